@@ -1,0 +1,115 @@
+//! `triage classify [FILE...]` and `triage classify --jsonl`.
+
+use std::io::{BufRead, BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+use triage::mail::{self, Limits};
+use triage::{Engine, Message, Ticket};
+
+/// Arguments of `classify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The ruleset directory (default: rules/, or the built-in ruleset when there is none).
+    #[arg(long, env = "TRIAGE_RULES")]
+    rules: Option<PathBuf>,
+    /// Read ticket objects, one JSON object per line, and print one verdict line per input line.
+    #[arg(long)]
+    jsonl: bool,
+    /// Files to classify (raw emails or plain text); `-` or none for stdin.
+    files: Vec<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let engine = super::load_engine(args.rules.as_ref())?;
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let ok = if args.jsonl {
+        classify_jsonl(&engine, &args.files, &mut out)?
+    } else {
+        classify_files(&engine, &args.files, &mut out)?
+    };
+    out.flush()?;
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn classify_files(engine: &Engine, files: &[PathBuf], out: &mut impl Write) -> anyhow::Result<bool> {
+    let stdin = [PathBuf::from("-")];
+    let files = if files.is_empty() { &stdin[..] } else { files };
+    let limits = Limits::default();
+    let mut ok = true;
+    for path in files {
+        let id = path.display().to_string();
+        let raw = if id == "-" {
+            let mut buf = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut buf).map(|_| buf)
+        } else {
+            std::fs::read(path)
+        };
+        let record = match raw
+            .map_err(|e| e.to_string())
+            .and_then(|raw| mail::parse(&raw, &limits).map_err(|e| e.to_string()))
+        {
+            Ok(message) => serde_json::to_value(engine.classify(&id, &message))?,
+            Err(error) => {
+                ok = false;
+                json!({ "id": id, "error": error })
+            }
+        };
+        writeln!(out, "{record}")?;
+    }
+    Ok(ok)
+}
+
+fn classify_jsonl(engine: &Engine, files: &[PathBuf], out: &mut impl Write) -> anyhow::Result<bool> {
+    let mut ok = true;
+    let stdin = [PathBuf::from("-")];
+    let files = if files.is_empty() { &stdin[..] } else { files };
+    for path in files {
+        let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+            Box::new(std::io::stdin().lock())
+        } else {
+            Box::new(std::io::BufReader::new(std::fs::File::open(path)?))
+        };
+        ok &= classify_lines(engine, reader, out)?;
+    }
+    Ok(ok)
+}
+
+fn classify_lines(engine: &Engine, mut reader: impl BufRead, out: &mut impl Write) -> anyhow::Result<bool> {
+    let mut ok = true;
+    let mut buf = Vec::new();
+    let mut line_no = 0usize;
+    loop {
+        buf.clear();
+        if reader.read_until(b'\n', &mut buf)? == 0 {
+            break;
+        }
+        line_no += 1;
+        let record = match parse_ticket(&buf) {
+            Ok(ticket) => serde_json::to_value(engine.classify(&ticket.id, &Message::from_ticket(&ticket)))?,
+            Err((id, error)) => {
+                ok = false;
+                json!({ "id": id, "line": line_no, "error": error })
+            }
+        };
+        writeln!(out, "{record}")?;
+    }
+    Ok(ok)
+}
+
+/// Parses one input line as a ticket; on failure, the id (when one can be read) and why.
+pub fn parse_ticket(line: &[u8]) -> Result<Ticket, (Value, String)> {
+    let text = std::str::from_utf8(line).map_err(|e| (Value::Null, format!("invalid UTF-8: {e}")))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err((Value::Null, "empty line".to_string()));
+    }
+    let value: Value = serde_json::from_str(text).map_err(|e| (Value::Null, format!("invalid JSON: {e}")))?;
+    let id = value.get("id").cloned().unwrap_or(Value::Null);
+    if !value.is_object() {
+        return Err((Value::Null, "not a JSON object".to_string()));
+    }
+    serde_json::from_value(value).map_err(|e| (id, format!("invalid ticket: {e}")))
+}

@@ -1,0 +1,69 @@
+//! From summed evidence to confidence.
+//!
+//! Each queue's score is the sum of the weights of its rules that fired (scaled by the field the
+//! text was found in). Confidence is a softmax over every queue of the ruleset, scores divided by
+//! the calibrated temperature `T`:
+//!
+//! `confidence(q) = exp(s_q / T) / Σ_k exp(s_k / T)`
+//!
+//! Queues without evidence take part with score 0, so they act as a prior: a message with no
+//! evidence gets `1 / n_queues` (low, and routed to the fallback queue for review); strong
+//! evidence for one queue only tends to 1; two queues with similar evidence share it (≤ 0.5
+//! each). `T` is fitted on labelled history by `triage calibrate` (temperature scaling: one
+//! parameter, so it cannot overfit a small corpus, and it keeps the ranking unchanged).
+
+/// Softmax of `scores / temperature`, computed stably.
+pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
+    let t = if temperature.is_finite() && temperature > 0.0 {
+        temperature
+    } else {
+        1.0
+    };
+    let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return vec![1.0 / scores.len().max(1) as f64; scores.len()];
+    }
+    let exps: Vec<f64> = scores.iter().map(|s| ((s - max) / t).exp()).collect();
+    let sum: f64 = exps.iter().sum();
+    exps.iter().map(|e| e / sum).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_evidence_gives_a_uniform_low_confidence() {
+        let p = softmax(&[0.0; 9], 1.5);
+        assert!((p[0] - 1.0 / 9.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn strong_evidence_for_one_queue_tends_to_certainty() {
+        let mut s = [0.0; 9];
+        s[2] = 15.0;
+        assert!(softmax(&s, 1.5)[2] > 0.99);
+    }
+
+    #[test]
+    fn two_equal_queues_share_the_confidence() {
+        let mut s = [0.0; 9];
+        s[0] = 6.0;
+        s[1] = 6.0;
+        let p = softmax(&s, 1.5);
+        assert!(p[0] <= 0.5 && (p[0] - p[1]).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_higher_temperature_lowers_confidence() {
+        let s = [4.0, 0.0, 0.0];
+        assert!(softmax(&s, 3.0)[0] < softmax(&s, 1.0)[0]);
+    }
+
+    #[test]
+    fn the_result_is_a_distribution_even_for_huge_scores() {
+        let p = softmax(&[1e300, -1e300, 0.0], 1.0);
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+        assert!(p.iter().all(|x| x.is_finite()));
+    }
+}

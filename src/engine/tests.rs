@@ -1,0 +1,210 @@
+use std::path::Path;
+
+use super::*;
+use crate::message::Ticket;
+
+const RULES: &str = r#"
+[ruleset]
+name = "test"
+fallback = "general"
+
+[[queue]]
+id = "general"
+destination = "help@example.com"
+threshold = 0.6
+
+[[queue]]
+id = "billing"
+destination = "billing@example.com"
+threshold = 0.6
+
+[[queue]]
+id = "tech"
+threshold = 0.6
+
+[[queue]]
+id = "auto"
+threshold = 0.6
+
+[[rule]]
+id = "billing.invoice"
+queue = "billing"
+weight = 3.0
+any = ["invoice", "factur*", "rechnung"]
+
+[[rule]]
+id = "billing.vat"
+queue = "billing"
+weight = 2.0
+all = ["vat", "number"]
+
+[[rule]]
+id = "tech.plugin"
+queue = "tech"
+weight = 3.0
+any = ["plugin"]
+none = ["invoice"]
+
+[[rule]]
+id = "tech.two_of"
+queue = "tech"
+weight = 2.0
+at_least = 2
+of = ["api", "error", "checkout"]
+
+[[rule]]
+id = "tech.german_only"
+queue = "tech"
+weight = 4.0
+languages = ["de"]
+any = ["fehler"]
+
+[[rule]]
+id = "auto.header"
+queue = "auto"
+weight = 10.0
+fields = ["header:auto-submitted"]
+any = ["auto-replied"]
+"#;
+
+fn engine() -> Engine {
+    let rs =
+        RuleSet::from_sources(Path::new("t"), vec![("r.toml".into(), RULES.as_bytes().to_vec())]).unwrap();
+    Engine::new(rs).unwrap()
+}
+
+fn classify(subject: &str, body: &str) -> Verdict {
+    let t = Ticket {
+        subject: subject.into(),
+        body: body.into(),
+        ..Ticket::default()
+    };
+    engine().classify("x", &Message::from_ticket(&t))
+}
+
+#[test]
+fn a_keyword_routes_to_its_queue_with_the_evidence() {
+    let v = classify("", "Where is my invoice?");
+    assert_eq!(v.queue, "billing");
+    assert_eq!(v.destination, "billing@example.com");
+    assert_eq!(v.hits[0].rule, "billing.invoice");
+    assert_eq!(v.hits[0].matched, "invoice");
+    assert_eq!(v.hits[0].field, "body");
+}
+
+#[test]
+fn no_evidence_goes_to_the_fallback_with_low_confidence() {
+    let v = classify("hello", "just saying hi");
+    assert_eq!(v.queue, "general");
+    assert!(v.confidence < 0.3 && v.needs_review);
+    assert_eq!(v.ranking[0].queue, "general");
+    assert!(v.hits.is_empty());
+}
+
+#[test]
+fn the_subject_counts_more_than_the_body() {
+    let subject = classify("invoice", "");
+    let body = classify("", "invoice");
+    assert!(subject.ranking[0].score > body.ranking[0].score);
+}
+
+#[test]
+fn quoted_history_counts_far_less_than_new_text() {
+    let v = classify(
+        "",
+        "The checkout throws an API error.\n\nOn Mon, 3 Jun 2024, Billing <b@x.com> wrote:\n> your invoice 4411\n> factura",
+    );
+    assert_eq!(v.queue, "tech", "{v:?}");
+    let billing = v.ranking.iter().find(|r| r.queue == "billing").unwrap();
+    assert!(billing.score < 3.0 * 0.5, "{billing:?}");
+}
+
+#[test]
+fn all_of_needs_every_term() {
+    assert_eq!(classify("", "our VAT number changed").queue, "billing");
+    assert_eq!(classify("", "our number changed").queue, "general");
+}
+
+#[test]
+fn none_of_vetoes_the_rule() {
+    let v = classify("", "the plugin invoice");
+    assert!(v.hits.iter().all(|h| h.rule != "tech.plugin"), "{:?}", v.hits);
+}
+
+#[test]
+fn at_least_n_of_counts_distinct_terms() {
+    assert_eq!(classify("", "API error at the checkout").queue, "tech");
+    assert!(classify("", "an API question").hits.is_empty());
+}
+
+#[test]
+fn language_scoped_rules_only_count_in_their_language() {
+    let t = Ticket {
+        body: "Fehler".into(),
+        language: Some("de".into()),
+        ..Ticket::default()
+    };
+    assert_eq!(engine().classify("x", &Message::from_ticket(&t)).queue, "tech");
+    let t = Ticket {
+        body: "fehler".into(),
+        language: Some("en".into()),
+        ..Ticket::default()
+    };
+    assert_eq!(engine().classify("x", &Message::from_ticket(&t)).queue, "general");
+}
+
+#[test]
+fn a_single_header_rule_reads_only_that_header() {
+    let mut t = Ticket {
+        body: "your invoice".into(),
+        ..Ticket::default()
+    };
+    t.headers.insert("Auto-Submitted".into(), "auto-replied".into());
+    let v = engine().classify("x", &Message::from_ticket(&t));
+    assert_eq!(v.queue, "auto");
+    assert!(
+        v.hits.iter().any(|h| h.field == "header:auto-submitted"),
+        "{:?}",
+        v.hits
+    );
+    let mut t = Ticket::default();
+    t.headers.insert("X-Note".into(), "auto-replied".into());
+    assert_eq!(engine().classify("x", &Message::from_ticket(&t)).queue, "general");
+}
+
+#[test]
+fn competing_evidence_lowers_confidence() {
+    let clear = classify("", "invoice");
+    let mixed = classify("", "invoice, and the checkout shows an API error");
+    assert!(
+        mixed.confidence < clear.confidence,
+        "{} vs {}",
+        mixed.confidence,
+        clear.confidence
+    );
+}
+
+#[test]
+fn breadth_of_distinct_terms_adds_evidence() {
+    let one = classify("", "invoice");
+    let two = classify("", "invoice rechnung");
+    assert!(two.ranking[0].score > one.ranking[0].score);
+}
+
+#[test]
+fn verdicts_carry_the_ruleset_version_and_the_id() {
+    let v = classify("", "invoice");
+    assert_eq!(v.id, "x");
+    assert_eq!(v.ruleset_version, engine().ruleset().version);
+    assert!(v.ruleset_version.starts_with("sha256:"));
+}
+
+#[test]
+fn ranking_is_sorted_and_confidences_are_probabilities() {
+    let v = classify("invoice", "plugin api error checkout");
+    for pair in v.ranking.windows(2) {
+        assert!(pair[0].score >= pair[1].score);
+    }
+    assert!(v.ranking.iter().all(|r| (0.0..=1.0).contains(&r.confidence)));
+    assert_eq!(v.ranking[0].queue, v.queue);
+}

@@ -1,0 +1,22 @@
+//! triage: routes support messages to the queue that owns them, with a calibrated confidence
+//! and the evidence that decided.
+//!
+//! Layout, following the data:
+//! - [`mail`]: raw input (email, plain text, tickets) → [`Message`].
+//! - [`text`]: normalisation (folding, offsets) and language detection.
+//! - [`rules`]: rule files → checked [`RuleSet`].
+//! - [`engine`]: [`RuleSet`] → compiled matchers; [`Message`] → [`Verdict`].
+//!
+//! Nothing here knows about gRPC; the server is an adapter over this library.
+
+pub mod engine;
+pub mod mail;
+pub mod message;
+pub mod rules;
+pub mod text;
+pub mod verdict;
+
+pub use engine::Engine;
+pub use message::{Message, Ticket};
+pub use rules::RuleSet;
+pub use verdict::{Hit, Rank, Verdict};

@@ -1,0 +1,540 @@
+//! Loading and checking a ruleset: every problem is reported, each with its `file:line:column`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use toml::Spanned;
+
+use super::spec::{FileSpec, RuleSpec};
+use super::{Calibration, Example, Expectation, FieldSet, Location, Queue, Rule, RuleSet, Term};
+use crate::message::Ticket;
+
+mod builtin {
+    include!(concat!(env!("OUT_DIR"), "/default_rules.rs"));
+}
+
+/// The default ruleset's files, compiled into the binary: `(file name, bytes)`.
+pub fn default_sources() -> Vec<(String, Vec<u8>)> {
+    builtin::DEFAULT_RULES
+        .iter()
+        .map(|(name, bytes)| (name.to_string(), bytes.to_vec()))
+        .collect()
+}
+
+/// One thing wrong with a ruleset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Where, when the problem has a place.
+    pub location: Option<Location>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.location {
+            Some(at) => write!(f, "{at}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Why a ruleset could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The directory or a file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The reason.
+        source: std::io::Error,
+    },
+    /// The files were read but are not a valid ruleset.
+    #[error("{} problem(s) in the ruleset:\n{}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<Problem>),
+}
+
+impl RuleSet {
+    /// Loads every `*.toml` file of `dir`, in file-name order.
+    pub fn load(dir: &Path) -> Result<RuleSet, LoadError> {
+        let io = |source| LoadError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+                names.push(path);
+            }
+        }
+        names.sort();
+        let mut sources = Vec::with_capacity(names.len());
+        for path in names {
+            let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            sources.push((path.display().to_string(), bytes));
+        }
+        RuleSet::from_sources(dir, sources)
+    }
+
+    /// The ruleset compiled into the binary.
+    pub fn builtin() -> RuleSet {
+        RuleSet::from_sources(Path::new("built-in"), default_sources())
+            .expect("the built-in ruleset is checked by the tests")
+    }
+
+    /// Builds a ruleset from named file contents (the names only label diagnostics and count in
+    /// the version hash).
+    pub fn from_sources(source: &Path, files: Vec<(String, Vec<u8>)>) -> Result<RuleSet, LoadError> {
+        let mut builder = Builder::default();
+        let mut hasher = Sha256::new();
+        let mut sorted = files;
+        sorted.sort_by(|a, b| file_name(&a.0).cmp(file_name(&b.0)));
+        for (name, bytes) in &sorted {
+            let base = file_name(name);
+            hasher.update((base.len() as u64).to_le_bytes());
+            hasher.update(base.as_bytes());
+            hasher.update((bytes.len() as u64).to_le_bytes());
+            hasher.update(bytes);
+            builder.file(name, bytes);
+        }
+        if sorted.is_empty() {
+            builder.problem(None, format!("no *.toml rule files in {}", source.display()));
+        }
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        builder.finish(format!("sha256:{hex}"), source.to_path_buf())
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or(path)
+}
+
+/// Accumulates the files' contents and every problem found in them.
+#[derive(Default)]
+struct Builder {
+    problems: Vec<Problem>,
+    name: Option<(String, Spanned<String>, Location)>,
+    queues: Vec<(Queue, Location)>,
+    rules: Vec<(Spanned<RuleSpec>, String)>,
+    examples: Vec<(super::spec::ExampleSpec, Location)>,
+    calibration: Option<Calibration>,
+    texts: HashMap<String, String>,
+}
+
+impl Builder {
+    fn problem(&mut self, location: Option<Location>, message: impl Into<String>) {
+        self.problems.push(Problem {
+            location,
+            message: message.into(),
+        });
+    }
+
+    fn at(&self, file: &str, span: Range<usize>) -> Location {
+        let text = self.texts.get(file).map(String::as_str).unwrap_or("");
+        locate(file, text, span.start)
+    }
+
+    fn file(&mut self, name: &str, bytes: &[u8]) {
+        let text = match std::str::from_utf8(bytes) {
+            Ok(t) => t.to_string(),
+            Err(e) => {
+                let valid = String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned();
+                let at = locate(name, &valid, valid.len());
+                self.problem(Some(at), "the file is not valid UTF-8");
+                return;
+            }
+        };
+        self.texts.insert(name.to_string(), text.clone());
+        let spec: FileSpec = match toml::from_str(&text) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let at = e.span().map(|s| locate(name, &text, s.start));
+                let message = e.message().trim().to_string();
+                self.problem(at, message);
+                return;
+            }
+        };
+        if let Some(rs) = spec.ruleset {
+            let at = self.at(name, rs.span());
+            if let Some((_, _, first)) = &self.name {
+                let msg = format!("a second [ruleset] table (the first is at {first})");
+                self.problem(Some(at), msg);
+            } else {
+                let rs = rs.into_inner();
+                self.name = Some((rs.name, rs.fallback, at));
+            }
+        }
+        for q in spec.queue {
+            let at = self.at(name, q.span());
+            let q = q.into_inner();
+            let id_at = self.at(name, q.id.span());
+            let id = q.id.into_inner();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                self.problem(Some(id_at.clone()), format!("queue id `{id}` must be [a-z0-9_]+"));
+            }
+            let threshold = *q.threshold.get_ref();
+            if !(0.0..=1.0).contains(&threshold) {
+                let at = self.at(name, q.threshold.span());
+                self.problem(Some(at), format!("threshold {threshold} is outside [0, 1]"));
+            }
+            if let Some((_, first)) = self.queues.iter().find(|(other, _)| other.id == id) {
+                let msg = format!("queue `{id}` is defined twice (first at {first})");
+                self.problem(Some(id_at), msg);
+                continue;
+            }
+            let queue = Queue {
+                id,
+                destination: q.destination,
+                description: q.description,
+                threshold,
+            };
+            self.queues.push((queue, at));
+        }
+        for r in spec.rule {
+            self.rules.push((r, name.to_string()));
+        }
+        for e in spec.example {
+            let at = self.at(name, e.span());
+            self.examples.push((e.into_inner(), at));
+        }
+        if let Some(c) = spec.calibration {
+            let t = *c.get_ref().temperature.get_ref();
+            if !(t.is_finite() && t > 0.0) {
+                let at = self.at(name, c.get_ref().temperature.span());
+                self.problem(
+                    Some(at),
+                    format!("temperature must be a positive number, not {t}"),
+                );
+            } else if self.calibration.is_some() {
+                let at = self.at(name, c.span());
+                self.problem(Some(at), "a second [calibration] table");
+            } else {
+                self.calibration = Some(Calibration { temperature: t });
+            }
+        }
+    }
+
+    fn finish(mut self, version: String, source: PathBuf) -> Result<RuleSet, LoadError> {
+        let queues: Vec<Queue> = self.queues.iter().map(|(q, _)| q.clone()).collect();
+        let queue_index = |id: &str| queues.iter().position(|q| q.id == id);
+        if queues.is_empty() {
+            self.problem(None, "the ruleset defines no [[queue]]");
+        }
+        let (name, fallback) = match self.name.take() {
+            Some((name, fallback, _)) => {
+                let index = queue_index(fallback.get_ref());
+                if index.is_none() && !queues.is_empty() {
+                    let file = self.texts.keys().find(|f| {
+                        self.texts[*f]
+                            .get(fallback.span())
+                            .is_some_and(|s| s.contains(fallback.get_ref().as_str()))
+                    });
+                    let at = file.map(|f| locate(f, &self.texts[f], fallback.span().start));
+                    self.problem(
+                        at,
+                        format!("fallback queue `{}` is not defined", fallback.get_ref()),
+                    );
+                }
+                (name, index.unwrap_or(0))
+            }
+            None => {
+                self.problem(None, "no [ruleset] table (name and fallback queue)");
+                (String::new(), 0)
+            }
+        };
+
+        let mut rules = Vec::with_capacity(self.rules.len());
+        let mut seen: HashMap<String, Location> = HashMap::new();
+        for (spec, file) in std::mem::take(&mut self.rules) {
+            if let Some(rule) = self.rule(spec, &file, &queues, &mut seen) {
+                rules.push(rule);
+            }
+        }
+
+        let mut examples = Vec::new();
+        for (e, at) in std::mem::take(&mut self.examples) {
+            let expect = match (e.queue, e.not) {
+                (Some(q), None) => Expectation::Queue(q.into_inner()),
+                (None, Some(q)) => Expectation::Not(q.into_inner()),
+                _ => {
+                    self.problem(Some(at), "an example needs exactly one of `queue` or `not`");
+                    continue;
+                }
+            };
+            let (Expectation::Queue(q) | Expectation::Not(q)) = &expect;
+            if queue_index(q).is_none() {
+                self.problem(Some(at.clone()), format!("example names unknown queue `{q}`"));
+            }
+            if e.subject.trim().is_empty() && e.body.trim().is_empty() && e.headers.is_empty() {
+                self.problem(Some(at.clone()), "an example needs a subject, a body or headers");
+            }
+            let ticket = Ticket {
+                id: at.to_string(),
+                subject: e.subject,
+                body: e.body,
+                from: e.from,
+                to: e.to,
+                language: e.language,
+                headers: e.headers,
+            };
+            examples.push(Example {
+                ticket,
+                expect,
+                location: at,
+            });
+        }
+
+        if !self.problems.is_empty() {
+            return Err(LoadError::Invalid(self.problems));
+        }
+        Ok(RuleSet {
+            name,
+            fallback,
+            queues,
+            rules,
+            examples,
+            calibration: self.calibration.unwrap_or_default(),
+            version,
+            source,
+        })
+    }
+
+    fn rule(
+        &mut self,
+        spec: Spanned<RuleSpec>,
+        file: &str,
+        queues: &[Queue],
+        seen: &mut HashMap<String, Location>,
+    ) -> Option<Rule> {
+        let location = self.at(file, spec.span());
+        let spec = spec.into_inner();
+        let before = self.problems.len();
+        let id_at = self.at(file, spec.id.span());
+        let id = spec.id.get_ref().clone();
+        if id.trim().is_empty() {
+            self.problem(Some(id_at.clone()), "a rule needs a non-empty id");
+        }
+        if let Some(first) = seen.get(&id) {
+            let msg = format!("rule id `{id}` is used twice (first at {first})");
+            self.problem(Some(id_at), msg);
+        } else {
+            seen.insert(id.clone(), id_at);
+        }
+        let queue = queues.iter().position(|q| &q.id == spec.queue.get_ref());
+        if queue.is_none() {
+            let at = self.at(file, spec.queue.span());
+            self.problem(Some(at), format!("unknown queue `{}`", spec.queue.get_ref()));
+        }
+        let weight = *spec.weight.get_ref();
+        if !weight.is_finite() || weight.abs() > 100.0 || weight == 0.0 {
+            let at = self.at(file, spec.weight.span());
+            self.problem(
+                Some(at),
+                format!("weight {weight} must be non-zero and within [-100, 100]"),
+            );
+        }
+        let fields = match &spec.fields {
+            None => FieldSet::text(),
+            Some(names) => {
+                let mut set = FieldSet::default();
+                for n in names {
+                    if let Err(msg) = set.add(n.get_ref()) {
+                        let at = self.at(file, n.span());
+                        self.problem(Some(at), msg);
+                    }
+                }
+                if set.is_empty() && names.is_empty() {
+                    self.problem(Some(location.clone()), "`fields` is empty");
+                }
+                set
+            }
+        };
+        let mut languages = Vec::new();
+        for l in &spec.languages {
+            let code = l.get_ref().trim().to_ascii_lowercase();
+            if code.len() != 2 || !code.chars().all(|c| c.is_ascii_lowercase()) {
+                let at = self.at(file, l.span());
+                self.problem(Some(at), format!("`{code}` is not an ISO 639-1 language code"));
+            }
+            languages.push(code);
+        }
+        let any = self.terms(file, &spec.any);
+        let all = self.terms(file, &spec.all);
+        let none = self.terms(file, &spec.none);
+        let of = self.terms(file, &spec.of);
+        if any.is_empty() && all.is_empty() && of.is_empty() {
+            self.problem(
+                Some(location.clone()),
+                format!("rule `{id}` has no `any`, `all` or `of` terms"),
+            );
+        }
+        let at_least = match &spec.at_least {
+            None if !of.is_empty() => {
+                self.problem(Some(location.clone()), "`of` needs `at_least`");
+                0
+            }
+            None => 0,
+            Some(n) => {
+                let value = *n.get_ref();
+                if value < 1 || value as usize > of.len() {
+                    let at = self.at(file, n.span());
+                    self.problem(
+                        Some(at),
+                        format!("at_least = {value}, but `of` has {} term(s)", of.len()),
+                    );
+                }
+                value.max(0) as usize
+            }
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Rule {
+            id,
+            queue: queue?,
+            weight,
+            fields,
+            languages,
+            any,
+            all,
+            none,
+            of,
+            at_least,
+            location,
+        })
+    }
+
+    fn terms(&mut self, file: &str, written: &[Spanned<String>]) -> Vec<Term> {
+        let mut terms = Vec::with_capacity(written.len());
+        for w in written {
+            match Term::parse(w.get_ref()) {
+                Ok(term) => terms.push(term),
+                Err(msg) => {
+                    let at = self.at(file, w.span());
+                    self.problem(Some(at), format!("term `{}`: {msg}", w.get_ref()));
+                }
+            }
+        }
+        terms
+    }
+}
+
+/// The 1-based line and column of byte `offset` in `text`.
+fn locate(file: &str, text: &str, offset: usize) -> Location {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    Location {
+        file: file.to_string(),
+        line,
+        column,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const QUEUES: &str = "[ruleset]\nname = \"t\"\nfallback = \"a\"\n[[queue]]\nid = \"a\"\nthreshold = 0.5\n[[queue]]\nid = \"b\"\nthreshold = 0.5\n";
+
+    fn load(files: &[(&str, &str)]) -> Result<RuleSet, LoadError> {
+        let files = files
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.as_bytes().to_vec()))
+            .collect();
+        RuleSet::from_sources(Path::new("test"), files)
+    }
+
+    fn problems(files: &[(&str, &str)]) -> Vec<String> {
+        match load(files) {
+            Err(LoadError::Invalid(p)) => p.iter().map(ToString::to_string).collect(),
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_valid_ruleset_loads_with_its_rules_and_examples() {
+        let rules = "[[rule]]\nid = \"b.x\"\nqueue = \"b\"\nany = [\"xyz*\", \"word\"]\n[[example]]\nbody = \"word\"\nqueue = \"b\"\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", rules)]).unwrap();
+        assert_eq!(rs.queues.len(), 2);
+        assert_eq!(rs.rules[0].queue, 1);
+        assert_eq!(rs.examples.len(), 1);
+        assert!(rs.version.starts_with("sha256:"));
+    }
+
+    #[test]
+    fn syntax_errors_point_at_file_line_and_column() {
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", "[[rule]]\nid = \"x\"\nqueue = \n")]);
+        assert!(p[0].starts_with("r.toml:3:"), "{p:?}");
+    }
+
+    #[test]
+    fn every_semantic_problem_is_reported_with_its_line() {
+        let rules = "[[rule]]\nid = \"r1\"\nqueue = \"nope\"\nany = [\"ok\"]\n\n[[rule]]\nid = \"r1\"\nqueue = \"a\"\nany = [\"a*b\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", rules)]);
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:3:") && m.contains("unknown queue `nope`")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:7:") && m.contains("used twice (first at r.toml:2:")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter().any(|m| m.starts_with("r.toml:9:") && m.contains("a*b")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let p = problems(&[
+            ("q.toml", QUEUES),
+            (
+                "r.toml",
+                "[[rule]]\nid = \"r\"\nqueue = \"a\"\nany = [\"x\"]\nwieght = 2\n",
+            ),
+        ]);
+        assert!(p[0].contains("wieght"), "{p:?}");
+    }
+
+    #[test]
+    fn the_version_changes_when_a_comment_changes() {
+        let a = load(&[("q.toml", QUEUES)]).unwrap().version;
+        let b = load(&[("q.toml", &format!("{QUEUES}# note\n"))]).unwrap().version;
+        assert_ne!(a, b);
+        assert_eq!(a, load(&[("q.toml", QUEUES)]).unwrap().version);
+    }
+
+    #[test]
+    fn invalid_utf8_is_a_problem_not_a_panic() {
+        let files = vec![("q.toml".to_string(), b"[ruleset]\nname = \"\xff\"".to_vec())];
+        let err = RuleSet::from_sources(Path::new("t"), files).unwrap_err();
+        assert!(err.to_string().contains("q.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_directory_is_an_error() {
+        assert!(problems(&[]).iter().any(|p| p.contains("no *.toml")));
+    }
+}

@@ -1,0 +1,151 @@
+//! Rule files → a checked [`RuleSet`], with `file:line:column` diagnostics.
+//!
+//! - [`spec`]: the files as written (serde, with spans).
+//! - [`load`]: reading a directory (or the built-in default), validation, the version hash.
+//! - [`term`]: match terms. [`field`]: the message fields rules read.
+//!
+//! The format is documented in `rules/README.md`.
+
+pub mod field;
+mod load;
+mod spec;
+pub mod term;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use field::{Field, FieldSet};
+pub use load::{LoadError, Problem, default_sources};
+pub use term::Term;
+
+use crate::message::Ticket;
+
+/// A place in a rule file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    /// The file, as named when loading.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column (in characters).
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+    }
+}
+
+/// A destination team.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Queue {
+    /// Stable id (`contract`).
+    pub id: String,
+    /// Mailbox of the team; empty where it has none.
+    pub destination: String,
+    /// What the queue owns.
+    pub description: String,
+    /// Confidence at or above which a verdict is routed without review.
+    pub threshold: f64,
+}
+
+/// A checked rule. Terms are folded; queue is an index into [`RuleSet::queues`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    /// Unique id.
+    pub id: String,
+    /// Index of the queue the rule's evidence goes to.
+    pub queue: usize,
+    /// Evidence added when the rule fires (negative: evidence against).
+    pub weight: f64,
+    /// The fields the rule reads.
+    pub fields: FieldSet,
+    /// Languages the rule applies to; empty for all.
+    pub languages: Vec<String>,
+    /// At least one must match (when not empty).
+    pub any: Vec<Term>,
+    /// All must match.
+    pub all: Vec<Term>,
+    /// None may match: a veto.
+    pub none: Vec<Term>,
+    /// At least `at_least` of these must match.
+    pub of: Vec<Term>,
+    /// How many of `of` must match.
+    pub at_least: usize,
+    /// Where the rule is written.
+    pub location: Location,
+}
+
+/// An example message with the queue it must (or must not) route to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    /// The message.
+    pub ticket: Ticket,
+    /// What is expected of it.
+    pub expect: Expectation,
+    /// Where the example is written.
+    pub location: Location,
+}
+
+/// What an example expects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expectation {
+    /// Must route to this queue.
+    Queue(String),
+    /// Must not route to this queue.
+    Not(String),
+}
+
+/// Maps engine scores to confidences (see the engine's documentation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibration {
+    /// Scores are divided by this before the softmax.
+    pub temperature: f64,
+}
+
+impl Default for Calibration {
+    fn default() -> Self {
+        Calibration { temperature: 1.5 }
+    }
+}
+
+/// A loaded, validated ruleset: immutable once built.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleSet {
+    /// The ruleset's name.
+    pub name: String,
+    /// Index of the queue that gets messages without evidence.
+    pub fallback: usize,
+    /// The queues, in file order.
+    pub queues: Vec<Queue>,
+    /// The rules, in file order.
+    pub rules: Vec<Rule>,
+    /// The examples, in file order.
+    pub examples: Vec<Example>,
+    /// Score-to-confidence mapping.
+    pub calibration: Calibration,
+    /// `sha256:` and the first 16 hex digits of a hash over every file's name and bytes.
+    pub version: String,
+    /// Where the ruleset came from (a directory, or `built-in`).
+    pub source: PathBuf,
+}
+
+impl RuleSet {
+    /// The index of the queue with this id.
+    pub fn queue_index(&self, id: &str) -> Option<usize> {
+        self.queues.iter().position(|q| q.id == id)
+    }
+}
+
+impl RuleSet {
+    /// The ruleset the command line uses: `dir` when given; otherwise `rules/` in the working
+    /// directory when it exists; otherwise the default ruleset compiled into the binary.
+    pub fn resolve(dir: Option<&std::path::Path>) -> Result<RuleSet, LoadError> {
+        match dir {
+            Some(dir) => RuleSet::load(dir),
+            None if std::path::Path::new("rules").is_dir() => RuleSet::load(std::path::Path::new("rules")),
+            None => Ok(RuleSet::builtin()),
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Language detection for the seven languages the default ruleset serves.
+//!
+//! whatlang's trigram model is good on a paragraph and unreliable on a subject line, so short
+//! texts also get a vote from each language's most frequent function words. The result is
+//! advisory: it scopes rules with `languages = [...]` and is reported in the verdict, but a
+//! message is never dropped because its language is unknown.
+
+use whatlang::{Detector, Lang};
+
+use super::fold::fold;
+
+/// The languages triage detects, as ISO 639-1 codes.
+pub const LANGUAGES: [&str; 7] = ["es", "de", "en", "fr", "it", "nl", "pl"];
+
+const STOPWORDS: [(&str, &[&str]); 7] = [
+    (
+        "es",
+        &[
+            "el", "la", "los", "las", "que", "de", "y", "en", "por", "para", "con", "una", "mi", "nuestra",
+            "nuestro", "hola", "gracias", "pero", "esta", "tengo", "no", "se", "del", "al", "como", "muy",
+            "buenos", "dias", "saludos",
+        ],
+    ),
+    (
+        "de",
+        &[
+            "der", "die", "das", "und", "ist", "nicht", "wir", "ich", "sie", "mit", "fur", "auf", "ein",
+            "eine", "unser", "unsere", "bitte", "danke", "hallo", "guten", "tag", "zu", "den", "dem", "von",
+            "haben", "gruße", "grusse", "ihre",
+        ],
+    ),
+    (
+        "en",
+        &[
+            "the", "and", "is", "are", "we", "i", "you", "our", "my", "to", "of", "for", "with", "not",
+            "please", "thanks", "hello", "hi", "have", "can", "it", "this", "that", "your", "regards",
+            "would", "since", "from", "was",
+        ],
+    ),
+    (
+        "fr",
+        &[
+            "le",
+            "la",
+            "les",
+            "et",
+            "est",
+            "nous",
+            "je",
+            "vous",
+            "notre",
+            "nos",
+            "mon",
+            "ma",
+            "pour",
+            "avec",
+            "pas",
+            "des",
+            "une",
+            "bonjour",
+            "merci",
+            "cordialement",
+            "sur",
+            "du",
+            "au",
+            "que",
+            "qui",
+            "ne",
+            "depuis",
+            "votre",
+            "avons",
+        ],
+    ),
+    (
+        "it",
+        &[
+            "il",
+            "lo",
+            "la",
+            "gli",
+            "le",
+            "e",
+            "che",
+            "di",
+            "per",
+            "con",
+            "non",
+            "una",
+            "nostro",
+            "nostra",
+            "mio",
+            "mia",
+            "buongiorno",
+            "grazie",
+            "saluti",
+            "sono",
+            "abbiamo",
+            "del",
+            "della",
+            "ho",
+            "vostro",
+            "come",
+            "ancora",
+            "alla",
+            "cordiali",
+        ],
+    ),
+    (
+        "nl",
+        &[
+            "de",
+            "het",
+            "een",
+            "en",
+            "is",
+            "wij",
+            "we",
+            "ik",
+            "niet",
+            "van",
+            "voor",
+            "met",
+            "onze",
+            "ons",
+            "mijn",
+            "graag",
+            "bedankt",
+            "hallo",
+            "goedemiddag",
+            "groet",
+            "op",
+            "dat",
+            "zijn",
+            "naar",
+            "nog",
+            "heb",
+            "hebben",
+            "u",
+            "uw",
+        ],
+    ),
+    (
+        "pl",
+        &[
+            "i",
+            "w",
+            "z",
+            "na",
+            "nie",
+            "jest",
+            "sie",
+            "ze",
+            "do",
+            "to",
+            "dla",
+            "mamy",
+            "nasz",
+            "nasza",
+            "moj",
+            "moja",
+            "dzien",
+            "dobry",
+            "dziekuje",
+            "pozdrawiam",
+            "prosze",
+            "czy",
+            "od",
+            "jak",
+            "juz",
+            "po",
+            "tak",
+            "nam",
+            "przez",
+        ],
+    ),
+];
+
+/// Detects the language of `text`: an ISO 639-1 code from [`LANGUAGES`], or `None` when unsure.
+pub fn detect(text: &str) -> Option<&'static str> {
+    // A few KiB decide the language; scanning a huge body would only cost time.
+    let sample = prefix(text, 4096);
+    let trigram = trigram_guess(sample);
+    if let Some((code, reliable)) = trigram
+        && reliable
+    {
+        return Some(code);
+    }
+    let (vote, margin) = stopword_vote(sample);
+    match (trigram, vote) {
+        (Some((t, _)), Some(v)) if t == v => Some(t),
+        (_, Some(v)) if margin >= 2 => Some(v),
+        (Some((t, _)), None) if sample.len() >= 40 => Some(t),
+        _ => None,
+    }
+}
+
+fn trigram_guess(text: &str) -> Option<(&'static str, bool)> {
+    let detector = Detector::with_allowlist(vec![
+        Lang::Spa,
+        Lang::Deu,
+        Lang::Eng,
+        Lang::Fra,
+        Lang::Ita,
+        Lang::Nld,
+        Lang::Pol,
+    ]);
+    let info = detector.detect(text)?;
+    let code = match info.lang() {
+        Lang::Spa => "es",
+        Lang::Deu => "de",
+        Lang::Eng => "en",
+        Lang::Fra => "fr",
+        Lang::Ita => "it",
+        Lang::Nld => "nl",
+        Lang::Pol => "pl",
+        _ => return None,
+    };
+    Some((code, info.is_reliable()))
+}
+
+/// The language whose function words occur most, and its lead over the runner-up.
+fn stopword_vote(text: &str) -> (Option<&'static str>, usize) {
+    let folded = fold(text).text;
+    let mut counts = [0usize; 7];
+    for word in folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        for (i, (_, words)) in STOPWORDS.iter().enumerate() {
+            if words.contains(&word) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let mut order: Vec<usize> = (0..7).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
+    let (best, second) = (counts[order[0]], counts[order[1]]);
+    if best == 0 {
+        return (None, 0);
+    }
+    (Some(STOPWORDS[order[0]].0), best - second)
+}
+
+fn prefix(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_language_is_recognised_in_an_ordinary_sentence() {
+        let cases = [
+            (
+                "es",
+                "Hola, no hemos recibido la factura del mes pasado, ¿nos la podéis enviar?",
+            ),
+            (
+                "de",
+                "Hallo, wir haben die Rechnung für den letzten Monat nicht erhalten.",
+            ),
+            (
+                "en",
+                "Hello, we have not received the invoice for last month, could you send it?",
+            ),
+            (
+                "fr",
+                "Bonjour, nous n'avons pas reçu la facture du mois dernier, merci de nous l'envoyer.",
+            ),
+            (
+                "it",
+                "Buongiorno, non abbiamo ricevuto la fattura del mese scorso, potete inviarla?",
+            ),
+            (
+                "nl",
+                "Hallo, wij hebben de factuur van vorige maand niet ontvangen, kunt u die sturen?",
+            ),
+            (
+                "pl",
+                "Dzień dobry, nie otrzymaliśmy faktury za zeszły miesiąc, czy możecie ją przesłać?",
+            ),
+        ];
+        for (code, text) in cases {
+            assert_eq!(detect(text), Some(code), "{text}");
+        }
+    }
+
+    #[test]
+    fn empty_or_symbol_only_text_has_no_language() {
+        assert_eq!(detect(""), None);
+        assert_eq!(detect("#123 -- !!"), None);
+    }
+}
