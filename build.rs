@@ -4,9 +4,26 @@
 
 use std::{env, fs, path::PathBuf};
 
+use protox::prost::Message as _;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     embed_default_rules(&out)?;
+    compile_proto(&out)?;
+    Ok(())
+}
+
+/// Compiles the proto with protox and writes the descriptor set that reflection serves.
+fn compile_proto(out: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
+    // protox does not emit rerun-if-changed itself.
+    println!("cargo:rerun-if-changed=proto");
+    let fds = protox::compile(["proto/triage/v1/triage.proto"], ["proto"])?;
+    fs::write(out.join("triage_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .bytes(".triage.v1")
+        .compile_fds(fds)?;
     Ok(())
 }
 

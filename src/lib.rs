@@ -13,6 +13,7 @@ pub mod engine;
 pub mod mail;
 pub mod message;
 pub mod rules;
+pub mod server;
 pub mod text;
 pub mod verdict;
 

@@ -3,6 +3,7 @@
 
 mod check;
 mod classify;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,11 +27,18 @@ enum Command {
     Classify(classify::Args),
     /// Validate a ruleset and run the examples written in it.
     CheckRules(check::Args),
+    /// Run the gRPC service (and the admin HTTP port).
+    Serve(serve::Args),
 }
 
 /// Sets up logging to stderr: `RUST_LOG` wins, then `--log-level`, then `warn`.
 pub fn init_logging(cli: &Cli) {
-    let default = cli.log_level.clone().unwrap_or_else(|| "warn".to_string());
+    let fallback = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let default = cli.log_level.clone().unwrap_or_else(|| fallback.to_string());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
@@ -44,6 +52,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::CheckRules(args) => check::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
 

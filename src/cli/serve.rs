@@ -1,0 +1,150 @@
+//! `triage serve`: the gRPC service and the admin port.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tracing::info;
+use triage::mail::Limits;
+use triage::server::{self, Config, Rules, TlsFiles, Tokens};
+
+/// Arguments of `serve`. Every flag can also be set through its `TRIAGE_*` variable.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// gRPC listen address.
+    #[arg(long, env = "TRIAGE_LISTEN", default_value = "127.0.0.1:50051")]
+    listen: SocketAddr,
+    /// Rules directory, watched for changes (default: rules/, or the built-in ruleset when
+    /// there is none).
+    #[arg(long, env = "TRIAGE_RULES")]
+    rules: Option<PathBuf>,
+    /// Admin HTTP address (/metrics, /healthz, /readyz, POST /v1/classify), or `off`.
+    #[arg(long, env = "TRIAGE_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
+    admin_listen: String,
+    /// Largest message accepted, in bytes.
+    #[arg(long, env = "TRIAGE_MAX_MESSAGE_BYTES", default_value_t = 10 * 1024 * 1024)]
+    max_message_bytes: usize,
+    /// Calls served at once; more are shed with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "TRIAGE_MAX_CONCURRENCY", default_value_t = 256)]
+    max_concurrency: usize,
+    /// Longest a call may take, in seconds.
+    #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// File of accepted bearer tokens (one per line, `#` comments); enables authentication.
+    #[arg(long, env = "TRIAGE_AUTH_TOKEN_FILE")]
+    auth_token_file: Option<PathBuf>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "TRIAGE_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "TRIAGE_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA (PEM) whose client certificates are accepted: enables mutual TLS.
+    #[arg(long, env = "TRIAGE_TLS_CLIENT_CA", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// Tokio worker threads (default: the CPUs available to the process).
+    #[arg(long, env = "TRIAGE_WORKER_THREADS")]
+    worker_threads: Option<usize>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if let Some(n) = args.worker_threads {
+        runtime.worker_threads(n.max(1));
+    }
+    runtime
+        .build()
+        .context("starting the runtime")?
+        .block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let dir = args.rules.clone().or_else(|| {
+        let default = PathBuf::from("rules");
+        default.is_dir().then_some(default)
+    });
+    let rules = Arc::new(Rules::load(dir.clone()).context("loading the ruleset")?);
+    let tokens = match &args.auth_token_file {
+        Some(file) => Some(Arc::new(Tokens::load(file)?)),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        }),
+        _ => None,
+    };
+    let config = Config {
+        limits: Limits {
+            max_message_bytes: args.max_message_bytes,
+            ..Limits::default()
+        },
+        max_concurrency: args.max_concurrency,
+        request_timeout: Duration::from_secs(args.request_timeout.max(1)),
+        tokens: tokens.clone(),
+        tls,
+        ..Config::default()
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding gRPC address {}", args.listen))?;
+    let admin = if args.admin_listen.eq_ignore_ascii_case("off") {
+        None
+    } else {
+        let addr: SocketAddr = args
+            .admin_listen
+            .parse()
+            .context("--admin-listen: expected ADDR:PORT or off")?;
+        Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding admin address {addr}"))?,
+        )
+    };
+    server::reload::reload_on_sighup(rules.clone())?;
+    if let Some(tokens) = tokens {
+        reload_tokens_on_sighup(tokens)?;
+    }
+    let loaded = rules.current();
+    let rs = loaded.engine.ruleset();
+    info!(
+        grpc = %listener.local_addr()?,
+        admin = ?admin.as_ref().and_then(|a| a.local_addr().ok()),
+        rules = %rs.source.display(),
+        version = %rs.version,
+        queues = rs.queues.len(),
+        rule_count = rs.rules.len(),
+        "triage serving"
+    );
+    drop(loaded);
+    server::serve(listener, admin, rules, config, server::shutdown_signal()).await?;
+    info!("stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+fn reload_tokens_on_sighup(tokens: Arc<Tokens>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match tokens.reload() {
+                Ok(n) => info!(tokens = n, "token file reloaded"),
+                Err(e) => tracing::error!("token file reload refused, previous tokens stay: {e}"),
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn reload_tokens_on_sighup(_tokens: Arc<Tokens>) -> std::io::Result<()> {
+    Ok(())
+}

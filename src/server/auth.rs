@@ -1,0 +1,140 @@
+//! Bearer-token authentication for gRPC and the HTTP webhook.
+//!
+//! A token file holds one token per line; lines are trimmed, blank lines and `#` comments are
+//! ignored. Tokens are compared in constant time (over their SHA-256, so the length of a
+//! token does not leak either) and never logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+
+/// The accepted tokens, reloadable.
+#[derive(Debug)]
+pub struct Tokens {
+    file: PathBuf,
+    digests: ArcSwap<Vec<[u8; 32]>>,
+}
+
+/// Why a token file could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// The file could not be read.
+    #[error("cannot read token file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file holds no token: refusing everyone is surely a mistake.
+    #[error("token file {0} holds no token")]
+    Empty(PathBuf),
+}
+
+impl Tokens {
+    /// Reads a token file.
+    pub fn load(file: &Path) -> Result<Tokens, TokenError> {
+        let digests = read(file)?;
+        Ok(Tokens {
+            file: file.to_path_buf(),
+            digests: ArcSwap::from_pointee(digests),
+        })
+    }
+
+    /// The token file.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+
+    /// Reads the file again; on error the previous tokens stay.
+    pub fn reload(&self) -> Result<usize, TokenError> {
+        let digests = read(&self.file)?;
+        let n = digests.len();
+        self.digests.store(Arc::new(digests));
+        Ok(n)
+    }
+
+    /// True when `authorization` is `Bearer <token>` with an accepted token.
+    pub fn allows(&self, authorization: Option<&str>) -> bool {
+        let Some(token) = authorization.and_then(|h| {
+            let (scheme, rest) = h.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        }) else {
+            return false;
+        };
+        let offered: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        // Check every token, without early exit, so timing says nothing about which matched.
+        self.digests
+            .load()
+            .iter()
+            .fold(false, |found, d| found | constant_time_eq(d, &offered))
+    }
+}
+
+fn read(file: &Path) -> Result<Vec<[u8; 32]>, TokenError> {
+    let text = std::fs::read_to_string(file).map_err(|source| TokenError::Io {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let digests: Vec<[u8; 32]> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|t| Sha256::digest(t.as_bytes()).into())
+        .collect();
+    if digests.is_empty() {
+        return Err(TokenError::Empty(file.to_path_buf()));
+    }
+    Ok(digests)
+}
+
+fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> (tempfile::NamedTempFile, Tokens) {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), text).unwrap();
+        let t = Tokens::load(f.path()).unwrap();
+        (f, t)
+    }
+
+    #[test]
+    fn comments_and_blank_lines_are_ignored_and_lines_trimmed() {
+        let (_f, t) = tokens("# ops team\n\n  alpha  \nbeta\n");
+        assert!(t.allows(Some("Bearer alpha")));
+        assert!(t.allows(Some("bearer beta")));
+        assert!(!t.allows(Some("Bearer # ops team")));
+    }
+
+    #[test]
+    fn missing_or_wrong_tokens_are_refused() {
+        let (_f, t) = tokens("alpha\n");
+        assert!(!t.allows(None));
+        assert!(!t.allows(Some("alpha")));
+        assert!(!t.allows(Some("Bearer alph")));
+        assert!(!t.allows(Some("Basic alpha")));
+    }
+
+    #[test]
+    fn a_file_without_tokens_is_an_error() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), "# nothing\n").unwrap();
+        assert!(matches!(Tokens::load(f.path()), Err(TokenError::Empty(_))));
+    }
+
+    #[test]
+    fn reload_picks_up_new_tokens() {
+        let (f, t) = tokens("alpha\n");
+        std::fs::write(f.path(), "gamma\n").unwrap();
+        t.reload().unwrap();
+        assert!(t.allows(Some("Bearer gamma")) && !t.allows(Some("Bearer alpha")));
+    }
+}

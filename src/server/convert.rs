@@ -1,0 +1,130 @@
+//! Protobuf ↔ domain conversions: the only place both worlds meet.
+
+use tonic::Status;
+
+use super::pb;
+use crate::mail::{self, Limits};
+use crate::message::{Message, Ticket};
+use crate::verdict::Verdict;
+
+/// Why a request cannot be classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// Neither `ticket` nor `raw_email` was set.
+    #[error("the request has neither `ticket` nor `raw_email`: set exactly one")]
+    Empty,
+    /// The message is over the size limit.
+    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// Its size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The raw email could not be read at all.
+    #[error("unreadable message: {0}")]
+    Unparseable(String),
+}
+
+impl From<RequestError> for Status {
+    fn from(e: RequestError) -> Status {
+        match e {
+            RequestError::Empty | RequestError::Unparseable(_) => Status::invalid_argument(e.to_string()),
+            RequestError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+        }
+    }
+}
+
+/// The size of a request's message in bytes (what the size limit applies to).
+pub fn request_size(req: &pb::ClassifyRequest) -> usize {
+    match &req.input {
+        Some(pb::classify_request::Input::RawEmail(raw)) => raw.len(),
+        Some(pb::classify_request::Input::Ticket(t)) => {
+            t.subject.len()
+                + t.body.len()
+                + t.from.len()
+                + t.to.iter().map(String::len).sum::<usize>()
+                + t.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+        }
+        None => 0,
+    }
+}
+
+/// Turns a request into a message. Blocking work (MIME decoding): call off the reactor for
+/// large inputs.
+pub fn to_message(req: pb::ClassifyRequest, limits: &Limits) -> Result<Message, RequestError> {
+    let size = request_size(&req);
+    if size > limits.max_message_bytes {
+        return Err(RequestError::TooLarge {
+            size,
+            limit: limits.max_message_bytes,
+        });
+    }
+    match req.input {
+        None => Err(RequestError::Empty),
+        Some(pb::classify_request::Input::RawEmail(raw)) => mail::parse(&raw, limits).map_err(|e| match e {
+            mail::ParseError::TooLarge { size, limit } => RequestError::TooLarge { size, limit },
+            #[allow(unreachable_patterns)]
+            other => RequestError::Unparseable(other.to_string()),
+        }),
+        Some(pb::classify_request::Input::Ticket(t)) => {
+            let ticket = Ticket {
+                id: req.id,
+                subject: t.subject,
+                body: t.body,
+                from: t.from,
+                to: t.to,
+                language: Some(t.language).filter(|l| !l.is_empty()),
+                headers: t.headers.into_iter().collect(),
+            };
+            let mut message = Message::from_ticket(&ticket);
+            mail::truncate_fields(&mut message, limits.max_text_bytes);
+            Ok(message)
+        }
+    }
+}
+
+/// The verdict as the wire response.
+pub fn to_response(v: Verdict) -> pb::ClassifyResponse {
+    pb::ClassifyResponse {
+        id: v.id,
+        queue: v.queue,
+        destination: v.destination,
+        confidence: v.confidence,
+        needs_review: v.needs_review,
+        ranking: v
+            .ranking
+            .into_iter()
+            .map(|r| pb::RankEntry {
+                queue: r.queue,
+                score: r.score,
+                confidence: r.confidence,
+            })
+            .collect(),
+        hits: v
+            .hits
+            .into_iter()
+            .map(|h| pb::Hit {
+                rule: h.rule,
+                queue: h.queue,
+                field: h.field,
+                matched: h.matched,
+                weight: h.weight,
+            })
+            .collect(),
+        language: v.language,
+        ruleset_version: v.ruleset_version,
+        error: String::new(),
+        notes: v.notes,
+    }
+}
+
+/// A stream response for a request that could not be classified.
+pub fn error_response(id: String, error: &str) -> pb::ClassifyResponse {
+    pb::ClassifyResponse {
+        id,
+        error: error.to_string(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,207 @@
+//! The `triage.v1.Triage` service.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use tonic::{Request, Response, Status, Streaming};
+use tracing::{Instrument, debug, field, info_span};
+
+use super::convert::{self, RequestError};
+use super::pb;
+use super::state::{Rules, rfc3339};
+use crate::mail::Limits;
+use crate::verdict::Verdict;
+
+/// Inputs above this size are decoded and classified on the blocking pool, so a large email
+/// never stalls the async workers that serve everyone else.
+const INLINE_BYTES: usize = 64 * 1024;
+
+/// Responses buffered per stream before the server stops reading requests: a slow reader
+/// pushes back on its writer instead of growing the server's memory.
+const STREAM_BUFFER: usize = 16;
+
+/// The service state shared by every call.
+#[derive(Debug, Clone)]
+pub struct TriageService {
+    rules: Arc<Rules>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+}
+
+impl TriageService {
+    /// A service over `rules`, accepting at most `max_concurrency` calls at once.
+    pub fn new(rules: Arc<Rules>, limits: Limits, max_concurrency: usize) -> TriageService {
+        TriageService {
+            rules,
+            limits,
+            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+        }
+    }
+
+    /// Takes a concurrency permit, or sheds the call at once when the server is saturated:
+    /// queueing without bound would only turn overload into timeouts for everyone.
+    fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!("triage_load_shed_total").increment(1);
+            Status::resource_exhausted("triage is at its concurrency limit; retry with backoff")
+        })
+    }
+}
+
+/// Classifies one request, off the reactor when it is large.
+async fn classify(
+    rules: &Arc<Rules>,
+    limits: Limits,
+    req: pb::ClassifyRequest,
+) -> Result<Verdict, RequestError> {
+    let loaded = rules.current();
+    let inline = convert::request_size(&req) <= INLINE_BYTES;
+    let work = move || {
+        let id = req.id.clone();
+        let message = convert::to_message(req, &limits)?;
+        Ok(loaded.engine.classify(&id, &message))
+    };
+    if inline {
+        work()
+    } else {
+        tokio::task::spawn_blocking(work)
+            .await
+            .unwrap_or_else(|e| Err(RequestError::Unparseable(format!("classification failed: {e}"))))
+    }
+}
+
+/// Records the outcome of one classification on the current span and in the metrics.
+fn record(verdict: &Verdict, started: Instant, rpc: &'static str) {
+    let span = tracing::Span::current();
+    span.record("queue", verdict.queue.as_str());
+    span.record("confidence", verdict.confidence);
+    let rules: Vec<&str> = verdict.hits.iter().map(|h| h.rule.as_str()).collect();
+    span.record("rules", field::display(rules.join(",")));
+    span.record("duration_us", started.elapsed().as_micros() as u64);
+    debug!("classified");
+    super::metrics::classified(verdict, started.elapsed(), rpc);
+}
+
+/// Counts a call in the `triage_in_flight` gauge for as long as it lives.
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        metrics::gauge!("triage_in_flight").increment(1.0);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!("triage_in_flight").decrement(1.0);
+    }
+}
+
+type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::triage_server::Triage for TriageService {
+    async fn classify(
+        &self,
+        request: Request<pb::ClassifyRequest>,
+    ) -> Result<Response<pb::ClassifyResponse>, Status> {
+        let _permit = self.admit()?;
+        let _in_flight = InFlight::enter();
+        let started = Instant::now();
+        let req = request.into_inner();
+        super::metrics::request_bytes(convert::request_size(&req));
+        let span = info_span!("classify", id = %req.id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
+        async move {
+            match classify(&self.rules, self.limits, req).await {
+                Ok(verdict) => {
+                    record(&verdict, started, "Classify");
+                    Ok(Response::new(convert::to_response(verdict)))
+                }
+                Err(e) => {
+                    super::metrics::failed("Classify");
+                    Err(e.into())
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    type ClassifyStreamStream = ResponseStream;
+
+    async fn classify_stream(
+        &self,
+        request: Request<Streaming<pb::ClassifyRequest>>,
+    ) -> Result<Response<Self::ClassifyStreamStream>, Status> {
+        let permit = self.admit()?;
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let rules = self.rules.clone();
+        let limits = self.limits;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _in_flight = InFlight::enter();
+            while let Some(next) = requests.next().await {
+                let req = match next {
+                    Ok(req) => req,
+                    Err(status) => {
+                        // The transport failed (e.g. an oversized frame): report and stop.
+                        let _ = tx.send(Err(status)).await;
+                        break;
+                    }
+                };
+                let id = req.id.clone();
+                let started = Instant::now();
+                super::metrics::request_bytes(convert::request_size(&req));
+                let span = info_span!("classify_stream_item", id = %id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
+                let response = async {
+                    match classify(&rules, limits, req).await {
+                        Ok(verdict) => {
+                            record(&verdict, started, "ClassifyStream");
+                            convert::to_response(verdict)
+                        }
+                        Err(e) => {
+                            super::metrics::failed("ClassifyStream");
+                            convert::error_response(id, &e.to_string())
+                        }
+                    }
+                }
+                .instrument(span)
+                .await;
+                // Waits while the client is not reading: back-pressure, not buffering.
+                if tx.send(Ok(response)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_ruleset(
+        &self,
+        _request: Request<pb::GetRulesetRequest>,
+    ) -> Result<Response<pb::Ruleset>, Status> {
+        let loaded = self.rules.current();
+        let rs = loaded.engine.ruleset();
+        Ok(Response::new(pb::Ruleset {
+            version: rs.version.clone(),
+            queues: rs
+                .queues
+                .iter()
+                .map(|q| pb::Queue {
+                    id: q.id.clone(),
+                    destination: q.destination.clone(),
+                    description: q.description.clone(),
+                    threshold: q.threshold,
+                })
+                .collect(),
+            rule_count: rs.rules.len() as u32,
+            loaded_at: rfc3339(loaded.loaded_at),
+            name: rs.name.clone(),
+        }))
+    }
+}

@@ -1,0 +1,258 @@
+//! The gRPC service (tonic) and the admin HTTP port: the only module that knows tonic.
+//!
+//! - [`pb`]: generated protobuf types. [`convert`]: proto ↔ domain.
+//! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
+//! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
+//! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
+
+pub mod admin;
+pub mod auth;
+pub mod convert;
+pub mod grpc;
+pub mod metrics;
+pub mod pb;
+pub mod reload;
+pub mod state;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use tonic::{Request, Status};
+use tracing::{info, warn};
+
+pub use auth::Tokens;
+pub use state::Rules;
+
+use crate::mail::Limits;
+
+/// How the server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Message size and decoding limits.
+    pub limits: Limits,
+    /// Calls served at once; beyond it calls are shed with RESOURCE_EXHAUSTED.
+    pub max_concurrency: usize,
+    /// Longest a call may take (the client's shorter `grpc-timeout` wins).
+    pub request_timeout: Duration,
+    /// How long in-flight calls may take to finish after a shutdown signal.
+    pub drain_timeout: Duration,
+    /// Accepted bearer tokens; `None` means no authentication.
+    pub tokens: Option<Arc<Tokens>>,
+    /// TLS files; `None` means plaintext.
+    pub tls: Option<TlsFiles>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            max_concurrency: 256,
+            request_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(8),
+            tokens: None,
+            tls: None,
+        }
+    }
+}
+
+/// TLS certificate files (PEM).
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// Server certificate chain.
+    pub cert: PathBuf,
+    /// Server private key.
+    pub key: PathBuf,
+    /// When set, clients must present a certificate signed by this CA (mutual TLS).
+    pub client_ca: Option<PathBuf>,
+}
+
+/// Why the server could not start or failed while running.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// A TLS file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The gRPC transport failed (bad TLS material, socket errors).
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// Reflection could not be built.
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// The rules directory could not be watched.
+    #[error("watching the rules directory: {0}")]
+    Watch(#[from] notify::Error),
+}
+
+/// Serves gRPC on `listener` and, when given, the admin HTTP port on `admin`, until
+/// `shutdown` completes; then stops accepting, lets in-flight calls finish (at most
+/// `config.drain_timeout`) and returns.
+pub async fn serve(
+    listener: TcpListener,
+    admin: Option<TcpListener>,
+    rules: Arc<Rules>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let metrics_handle = metrics::install();
+    metrics::ruleset(&rules.current().engine.ruleset().version);
+    let _watch = reload::watch(rules.clone())?;
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    health
+        .set_serving::<pb::triage_server::TriageServer<grpc::TriageService>>()
+        .await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let service = grpc::TriageService::new(rules.clone(), config.limits, config.max_concurrency);
+    // Oversized requests get a clear status from the handler up to this slack; beyond it
+    // tonic refuses them while decoding (OUT_OF_RANGE), still without dropping the connection.
+    let decode_limit = config.limits.max_message_bytes + 64 * 1024;
+    let triage = pb::triage_server::TriageServer::new(service)
+        .max_decoding_message_size(decode_limit)
+        .accept_compressed(tonic::codec::CompressionEncoding::Gzip)
+        .send_compressed(tonic::codec::CompressionEncoding::Gzip);
+    let check = authenticator(config.tokens.clone());
+
+    let mut builder = tonic::transport::Server::builder().timeout(config.request_timeout);
+    if let Some(tls) = &config.tls {
+        builder = builder.tls_config(tls_config(tls)?)?;
+    }
+    let ready = Arc::new(AtomicBool::new(false));
+    let token = CancellationToken::new();
+    {
+        let token = token.clone();
+        let health = health.clone();
+        let ready = ready.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            ready.store(false, Ordering::Release);
+            health
+                .set_service_status("", tonic_health::ServingStatus::NotServing)
+                .await;
+            health
+                .set_not_serving::<pb::triage_server::TriageServer<grpc::TriageService>>()
+                .await;
+            info!("shutting down: no new connections, finishing calls in flight");
+            token.cancel();
+        });
+    }
+
+    let admin_task = admin.map(|listener| {
+        let state = admin::AdminState {
+            rules: rules.clone(),
+            tokens: config.tokens.clone(),
+            limits: config.limits,
+            metrics: metrics_handle.clone(),
+            ready: ready.clone(),
+        };
+        let token = token.clone();
+        tokio::spawn(async move {
+            let app = admin::router(state);
+            let result = axum::serve(listener, app)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
+            if let Err(e) = result {
+                warn!("admin port stopped: {e}");
+            }
+        })
+    });
+
+    let server = builder
+        .add_service(health_service)
+        .add_service(InterceptedService::new(reflection_v1, check.clone()))
+        .add_service(InterceptedService::new(reflection_v1alpha, check.clone()))
+        .add_service(InterceptedService::new(triage, check))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), token.clone().cancelled_owned());
+    ready.store(true, Ordering::Release);
+    tokio::pin!(server);
+    let drain = config.drain_timeout;
+    tokio::select! {
+        result = &mut server => result?,
+        _ = async { token.cancelled().await; tokio::time::sleep(drain).await } => {
+            warn!(?drain, "drain timeout: exiting with calls still in flight");
+        }
+    }
+    if let Some(task) = admin_task {
+        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    Ok(())
+}
+
+/// The gRPC interceptor: with tokens configured, every call needs `authorization: Bearer …`.
+fn authenticator(
+    tokens: Option<Arc<Tokens>>,
+) -> impl FnMut(Request<()>) -> Result<Request<()>, Status> + Clone {
+    move |req: Request<()>| {
+        let Some(tokens) = &tokens else {
+            return Ok(req);
+        };
+        let auth = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        if tokens.allows(auth) {
+            Ok(req)
+        } else {
+            Err(Status::unauthenticated("missing or invalid bearer token"))
+        }
+    }
+}
+
+fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServeError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| ServeError::Io {
+            path: path.clone(),
+            source,
+        })
+    };
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
+    if let Some(ca) = &files.client_ca {
+        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+    }
+    Ok(tls)
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

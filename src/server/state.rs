@@ -1,0 +1,133 @@
+//! The serving ruleset: swapped atomically on reload, never replaced by one that fails to load.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
+
+use crate::engine::Engine;
+use crate::rules::RuleSet;
+
+/// A compiled ruleset and when it was loaded.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The compiled ruleset.
+    pub engine: Engine,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+}
+
+/// Where rules come from, and the one that serves now.
+#[derive(Debug)]
+pub struct Rules {
+    dir: Option<PathBuf>,
+    current: ArcSwap<Loaded>,
+}
+
+/// Why a reload was refused (the serving ruleset stays).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// The files are missing or invalid.
+    #[error(transparent)]
+    Load(#[from] crate::rules::LoadError),
+    /// The ruleset could not be compiled.
+    #[error(transparent)]
+    Compile(#[from] crate::engine::CompileError),
+}
+
+impl Rules {
+    /// Loads the first ruleset: from `dir`, or the built-in one when `dir` is `None`.
+    pub fn load(dir: Option<PathBuf>) -> Result<Rules, ReloadError> {
+        let engine = match &dir {
+            Some(d) => Engine::new(RuleSet::load(d)?)?,
+            None => Engine::new(RuleSet::builtin())?,
+        };
+        let loaded = Loaded {
+            engine,
+            loaded_at: SystemTime::now(),
+        };
+        Ok(Rules {
+            dir,
+            current: ArcSwap::from_pointee(loaded),
+        })
+    }
+
+    /// Serves an already compiled engine (tests, embedding).
+    pub fn from_engine(engine: Engine, dir: Option<PathBuf>) -> Rules {
+        Rules {
+            dir,
+            current: ArcSwap::from_pointee(Loaded {
+                engine,
+                loaded_at: SystemTime::now(),
+            }),
+        }
+    }
+
+    /// The ruleset serving now. A call keeps the `Arc` it got, so it finishes on the ruleset it
+    /// started with even if a reload happens meanwhile.
+    pub fn current(&self) -> Arc<Loaded> {
+        self.current.load_full()
+    }
+
+    /// The watched directory, if rules come from one.
+    pub fn dir(&self) -> Option<&PathBuf> {
+        self.dir.as_ref()
+    }
+
+    /// Loads and compiles the directory again and swaps it in. On error the serving ruleset
+    /// stays. Returns the new version. Blocking: call it off the async workers.
+    pub fn reload(&self) -> Result<String, ReloadError> {
+        let Some(dir) = &self.dir else {
+            return Ok(self.current().engine.ruleset().version.clone());
+        };
+        let engine = Engine::new(RuleSet::load(dir)?)?;
+        let version = engine.ruleset().version.clone();
+        self.current.store(Arc::new(Loaded {
+            engine,
+            loaded_at: SystemTime::now(),
+        }));
+        Ok(version)
+    }
+}
+
+/// Formats a time as RFC 3339 in UTC (`2026-11-26T22:35:02Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_732_502);
+        assert_eq!(rfc3339(t), "2026-11-26T22:35:02Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
+    }
+}
