@@ -119,6 +119,16 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Byt
             }
         }
         None => {
+            let t = &request.ticket;
+            let size =
+                t.subject.len() + t.body.len() + t.from.len() + t.to.iter().map(String::len).sum::<usize>();
+            if size > limits.max_message_bytes {
+                let limit = limits.max_message_bytes;
+                return error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("message of {size} bytes exceeds the limit of {limit} bytes"),
+                );
+            }
             let mut m = Message::from_ticket(&request.ticket);
             mail::truncate_fields(&mut m, limits.max_text_bytes);
             m

@@ -1,0 +1,154 @@
+use base64::Engine as _;
+use triage::mail::Limits;
+use triage::server::Config;
+
+use crate::helpers::{TestServer, rules_dir, ticket};
+
+#[tokio::test]
+async fn probes_answer_and_readiness_names_the_version() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let health = http.get(server.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = http.get(server.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let text = ready.text().await.unwrap();
+    assert!(
+        text.contains(&server.rules.current().engine.ruleset().version),
+        "{text}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn metrics_move_after_grpc_and_http_calls() {
+    let server = TestServer::start().await;
+    let mut client = server.client().await;
+    client
+        .classify(ticket("m", "Abmahnung erhalten", ""))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"id": "w", "subject": "Abmahnung erhalten"});
+    http.post(server.admin_url("/v1/classify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = http
+        .get(server.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let counted = |interface: &str| {
+        text.lines().any(|l| {
+            l.starts_with("triage_classifications_total{")
+                && l.contains("queue=\"legal\"")
+                && l.contains(&format!("interface=\"{interface}\""))
+        })
+    };
+    assert!(counted("Classify") && counted("http"), "{text}");
+    assert!(text.contains("triage_classify_seconds_bucket"), "{text}");
+    assert!(text.contains("triage_rule_hits_total{rule="), "{text}");
+    assert!(text.contains("triage_ruleset_info{version="), "{text}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_webhook_classifies_tickets_and_raw_emails() {
+    let server = TestServer::start().await;
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"id": 17, "subject": "Pedido no recibido", "body": "Compré en una tienda con protección al comprador y el paquete nunca llegó.", "from": "ana@example.es", "to": ["service@trustedshops.com"]});
+    let v: serde_json::Value = http
+        .post(server.admin_url("/v1/classify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], "17");
+    assert_eq!(v["queue"], "customer_care");
+    for key in [
+        "destination",
+        "confidence",
+        "needs_review",
+        "ranking",
+        "hits",
+        "language",
+        "ruleset_version",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing in {v}");
+    }
+
+    let eml = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/dev/emails/d-eml-07.eml"
+    ))
+    .unwrap();
+    let body =
+        serde_json::json!({"id": "e7", "raw_email": base64::engine::general_purpose::STANDARD.encode(eml)});
+    let v: serde_json::Value = http
+        .post(server.admin_url("/v1/classify"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["id"], "e7");
+    assert_eq!(v["queue"], "legal");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_webhook_answers_400_for_bad_json_and_413_over_the_limit() {
+    let config = Config {
+        limits: Limits {
+            max_message_bytes: 1000,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let http = reqwest::Client::new();
+    let bad = http
+        .post(server.admin_url("/v1/classify"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let err: serde_json::Value = bad.json().await.unwrap();
+    assert!(err["error"].as_str().unwrap().contains("invalid JSON"));
+    let wrong_type = http
+        .post(server.admin_url("/v1/classify"))
+        .body(r#"{"subject": 5}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), 400);
+
+    let huge = serde_json::json!({"id": "h", "body": "x".repeat(200_000)});
+    let too_big = http
+        .post(server.admin_url("/v1/classify"))
+        .json(&huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    let raw = base64::engine::general_purpose::STANDARD.encode(vec![b'a'; 1500]);
+    let too_big = http
+        .post(server.admin_url("/v1/classify"))
+        .json(&serde_json::json!({"raw_email": raw}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_big.status(), 413);
+    server.stop().await;
+}

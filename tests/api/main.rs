@@ -1,0 +1,12 @@
+//! Black-box tests of the service: a real server on 127.0.0.1:0, generated clients.
+
+mod admin;
+mod auth;
+mod classify;
+mod health;
+mod helpers;
+mod overload;
+mod reload;
+mod shutdown;
+mod stream;
+mod tls;
