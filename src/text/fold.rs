@@ -32,6 +32,7 @@ pub fn fold(text: &str) -> Folded {
     let mut out = String::with_capacity(text.len());
     let mut origin = Vec::with_capacity(text.len() + 1);
     let mut last_space = true; // leading whitespace is dropped
+    let mut decomposed = Vec::with_capacity(4);
     for (offset, c) in text.char_indices() {
         let offset = offset as u32;
         if c.is_ascii() {
@@ -50,15 +51,22 @@ pub fn fold(text: &str) -> Folded {
             }
             continue;
         }
-        decompose_compatible(c, |d| {
+        decomposed.clear();
+        decompose_compatible(c, |d| decomposed.push(d));
+        for &d in &decomposed {
             if is_combining_mark(d) {
-                return;
+                continue;
+            }
+            // Spacing accents (´ ¨) decompose to a space plus a mark.
+            if d.is_whitespace() {
+                push_space(&mut out, &mut origin, &mut last_space, offset);
+                continue;
             }
             for f in std::iter::once(d).default_case_fold() {
                 push_folded(&mut out, &mut origin, f, offset);
+                last_space = false;
             }
-        });
-        last_space = out.ends_with(' ');
+        }
     }
     if out.ends_with(' ') {
         out.pop();
@@ -155,6 +163,12 @@ mod tests {
     #[test]
     fn decomposed_accents_are_removed_too() {
         assert_eq!(fold("Cafe\u{301}").text, "cafe");
+    }
+
+    #[test]
+    fn a_spacing_accent_becomes_a_collapsible_space() {
+        assert_eq!(fold("´0").text, "0");
+        assert_eq!(fold("a ´ b").text, "a b");
     }
 
     #[test]

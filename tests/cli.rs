@@ -1,0 +1,193 @@
+//! Black-box tests of the command line: the real binary on real files.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn triage(args: &[&str], cwd: &Path, stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8(out.stdout.clone())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
+}
+
+#[test]
+fn classify_prints_one_verdict_per_file_with_the_path_as_id() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.txt"),
+        "Subject: Abmahnung erhalten\nFrom: x@y.de\n\nWir haben eine Abmahnung bekommen.",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.txt"),
+        "Mi pedido no ha llegado y la tienda no contesta. Tengo la protección al comprador.",
+    )
+    .unwrap();
+    let rules = root().join("rules");
+    let out = triage(
+        &["classify", "--rules", rules.to_str().unwrap(), "a.txt", "b.txt"],
+        dir.path(),
+        b"",
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["id"], "a.txt");
+    assert_eq!(lines[0]["queue"], "legal");
+    assert_eq!(lines[1]["id"], "b.txt");
+    assert_eq!(lines[1]["queue"], "customer_care");
+    assert!(
+        lines[0]["ruleset_version"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+}
+
+#[test]
+fn classify_reads_stdin_when_no_file_is_given() {
+    let out = triage(
+        &["classify"],
+        root(),
+        "Subject: Rechnung doppelt\n\nBitte Gutschrift.".as_bytes(),
+    );
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["id"], "-");
+    assert_eq!(lines[0]["queue"], "contract");
+}
+
+#[test]
+fn without_a_rules_directory_the_built_in_ruleset_is_used() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = triage(
+        &["classify"],
+        empty.path(),
+        b"Subject: Abmahnung\n\nAbmahnung vom Anwalt erhalten",
+    );
+    assert!(out.status.success());
+    let built_in = json_lines(&out)[0]["ruleset_version"].clone();
+    let out = triage(
+        &["classify"],
+        root(),
+        b"Subject: Abmahnung\n\nAbmahnung vom Anwalt erhalten",
+    );
+    assert_eq!(
+        json_lines(&out)[0]["ruleset_version"],
+        built_in,
+        "the built-in ruleset is rules/ as compiled"
+    );
+}
+
+#[test]
+fn jsonl_gives_exactly_one_line_per_input_line_and_reports_bad_lines() {
+    let input = concat!(
+        r#"{"id":"t1","subject":"Factura duplicada","body":"Nos habéis cobrado dos veces."}"#,
+        "\n",
+        "not json\n",
+        r#"{"id":"t3","subject":7}"#,
+        "\n",
+        "[1,2]\n",
+        r#"{"id":"t5","subject":"Widget not showing","body":"The trustbadge disappeared from our Shopify store."}"#,
+        "\n",
+    );
+    let out = triage(&["classify", "--jsonl"], root(), input.as_bytes());
+    assert_eq!(out.status.code(), Some(1), "bad lines make the exit code 1");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 5);
+    assert_eq!(lines[0]["id"], "t1");
+    assert_eq!(lines[0]["queue"], "contract");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(lines[1]["error"].as_str().unwrap().contains("invalid JSON"));
+    assert_eq!(lines[2]["id"], "t3");
+    assert_eq!(lines[2]["line"], 3);
+    assert!(lines[2]["error"].as_str().unwrap().contains("invalid ticket"));
+    assert!(lines[3]["error"].as_str().unwrap().contains("not a JSON object"));
+    assert_eq!(lines[4]["queue"], "technical_success");
+}
+
+#[test]
+fn an_unreadable_file_gets_an_error_record_and_exit_code_1() {
+    let out = triage(&["classify", "no-such-file.eml"], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let lines = json_lines(&out);
+    assert_eq!(lines[0]["id"], "no-such-file.eml");
+    assert!(lines[0]["error"].is_string());
+}
+
+#[test]
+fn check_rules_passes_on_the_default_ruleset() {
+    let out = triage(&["check-rules", "rules"], root(), b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = &json_lines(&out)[0];
+    assert_eq!(summary["ok"], true);
+    assert_eq!(summary["queues"], 9);
+    assert!(summary["examples"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn check_rules_reports_every_problem_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        "[ruleset]\nname = \"x\"\nfallback = \"q\"\n[[queue]]\nid = \"q\"\nthreshold = 0.5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b.toml"),
+        "[[rule]]\nid = \"r\"\nqueue = \"nope\"\nany = [\"/(/\"]\n",
+    )
+    .unwrap();
+    let out = triage(&["check-rules", dir.path().to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("b.toml:3:9: unknown queue `nope`"), "{stderr}");
+    assert!(
+        stderr.contains("b.toml:4:8: term `/(/`: invalid regex"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_rules_fails_when_an_example_is_misrouted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a.toml"),
+        concat!(
+            "[ruleset]\nname = \"x\"\nfallback = \"q\"\n",
+            "[[queue]]\nid = \"q\"\nthreshold = 0.5\n[[queue]]\nid = \"billing\"\nthreshold = 0.5\n",
+            "[[rule]]\nid = \"b\"\nqueue = \"billing\"\nany = [\"invoice\"]\n",
+            "[[example]]\nbody = \"hello there\"\nqueue = \"billing\"\n",
+        ),
+    )
+    .unwrap();
+    let out = triage(&["check-rules", dir.path().to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("a.toml:14:1: example routed to q"), "{stderr}");
+}
+
+#[test]
+fn usage_errors_exit_with_code_2() {
+    let out = triage(&["classify", "--no-such-flag"], root(), b"");
+    assert_eq!(out.status.code(), Some(2));
+}
