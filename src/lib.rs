@@ -6,12 +6,14 @@
 //! - [`text`]: normalisation (folding, offsets) and language detection.
 //! - [`rules`]: rule files → checked [`RuleSet`].
 //! - [`engine`]: [`RuleSet`] → compiled matchers; [`Message`] → [`Verdict`].
+//! - [`replay`]: batch readers, the parallel runner, evaluation and reports.
 //!
 //! Nothing here knows about gRPC; the server is an adapter over this library.
 
 pub mod engine;
 pub mod mail;
 pub mod message;
+pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod text;

@@ -3,6 +3,7 @@
 
 mod check;
 mod classify;
+mod replay;
 mod serve;
 
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ enum Command {
     CheckRules(check::Args),
     /// Run the gRPC service (and the admin HTTP port).
     Serve(serve::Args),
+    /// Replay historic tickets: verdicts, evaluation, ruleset diff and reports.
+    Replay(replay::Args),
 }
 
 /// Sets up logging to stderr: `RUST_LOG` wins, then `--log-level`, then `warn`.
@@ -53,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Classify(args) => classify::run(args),
         Command::CheckRules(args) => check::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

@@ -1,0 +1,442 @@
+//! Evaluation: counts, accuracy, per-queue scores, confusion, calibration, the rule
+//! mass-check and the ruleset diff, accumulated record by record in constant memory (maps keyed
+//! by queue, language and rule, never by record).
+//!
+//! Precision, recall and accuracy count labelled, classified records only; error records are
+//! counted in `errors` and nowhere else.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::outcome::Outcome;
+
+/// Calibration bins: [0, 0.1), [0.1, 0.2), … [0.9, 1].
+const BINS: usize = 10;
+
+/// Accumulates outcomes; [`Evaluation::summary`] gives the figures.
+#[derive(Debug, Clone, Default)]
+pub struct Evaluation {
+    queues: Vec<String>,
+    total: u64,
+    classified: u64,
+    errors: u64,
+    labelled: u64,
+    correct: u64,
+    distribution: BTreeMap<String, u64>,
+    /// label → predicted → count.
+    confusion: BTreeMap<String, BTreeMap<String, u64>>,
+    languages: BTreeMap<String, Tally>,
+    bins: [Bin; BINS],
+    auto: u64,
+    auto_labelled: u64,
+    auto_correct: u64,
+    rules: BTreeMap<String, RuleTally>,
+    compare: Option<CompareTally>,
+}
+
+/// Labelled and correct counts.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    total: u64,
+    labelled: u64,
+    correct: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Bin {
+    count: u64,
+    confidence: f64,
+    correct: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct RuleTally {
+    queue: String,
+    against: bool,
+    fired: u64,
+    labelled: u64,
+    correct: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+struct CompareTally {
+    version: String,
+    compared: u64,
+    changed: u64,
+    transitions: BTreeMap<(String, String), u64>,
+    correct: u64,
+    fixed: u64,
+    broken: u64,
+}
+
+/// Everything a replay measured: the `--summary` JSON and the report's data.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    /// Records read.
+    pub total: u64,
+    /// Records with a verdict.
+    pub classified: u64,
+    /// Error records (`total == classified + errors`).
+    pub errors: u64,
+    /// Classified records that carry a label.
+    pub labelled: u64,
+    /// Share of labelled records routed to their label, in [0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Expected calibration error over 10 equal-width confidence bins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ece: Option<f64>,
+    /// Records whose queue differs under `--compare-rules`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changed: Option<u64>,
+    /// Mean F1 over queues with support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Queues in ruleset order, then any other label seen.
+    pub queues: Vec<String>,
+    /// Per queue: precision, recall, F1, support (over labelled records) and how many were
+    /// routed there (over all records).
+    pub per_queue: BTreeMap<String, QueueScore>,
+    /// Labelled records by label (rows) and chosen queue (columns).
+    pub confusion: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Classified records per chosen queue.
+    pub distribution: BTreeMap<String, u64>,
+    /// Accuracy per language (the input's claim, else the detected language).
+    pub per_language: BTreeMap<String, LanguageScore>,
+    /// The reliability table: per confidence bin, mean confidence and accuracy.
+    pub reliability: Vec<ReliabilityBin>,
+    /// Records routed without review (`needs_review` false).
+    pub auto_routed: AutoRouted,
+    /// Per rule: how often it fired and, with labels, its precision; most fired first.
+    pub rules: Vec<RuleScore>,
+    /// The ruleset diff, with `--compare-rules`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Comparison>,
+}
+
+/// One queue's scores.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct QueueScore {
+    /// Correct / labelled records routed here.
+    pub precision: Option<f64>,
+    /// Correct / records labelled with this queue.
+    pub recall: Option<f64>,
+    /// Harmonic mean of precision and recall.
+    pub f1: Option<f64>,
+    /// Records labelled with this queue.
+    pub support: u64,
+    /// Labelled records routed here and labelled so.
+    pub correct: u64,
+    /// All records routed here.
+    pub routed: u64,
+}
+
+/// Accuracy within one language.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LanguageScore {
+    /// Classified records in the language.
+    pub total: u64,
+    /// Of them, labelled.
+    pub labelled: u64,
+    /// Of those, right.
+    pub correct: u64,
+    /// `correct / labelled`.
+    pub accuracy: Option<f64>,
+}
+
+/// One row of the reliability table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReliabilityBin {
+    /// Lower bound of the bin's confidence range.
+    pub lower: f64,
+    /// Upper bound.
+    pub upper: f64,
+    /// Labelled records in the bin.
+    pub count: u64,
+    /// Their mean confidence.
+    pub confidence: Option<f64>,
+    /// The share of them that were right.
+    pub accuracy: Option<f64>,
+}
+
+/// The share routed without review and how often that was right.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct AutoRouted {
+    /// Records with `needs_review` false.
+    pub count: u64,
+    /// `count / classified`.
+    pub share: Option<f64>,
+    /// Of them, labelled.
+    pub labelled: u64,
+    /// Of those, right: auto-routing's precision.
+    pub precision: Option<f64>,
+}
+
+/// The rule author's mass-check for one rule.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RuleScore {
+    /// The rule.
+    pub rule: String,
+    /// The queue it speaks for.
+    pub queue: String,
+    /// True for negative-weight rules (evidence against the queue).
+    pub against: bool,
+    /// Records it fired on.
+    pub fired: u64,
+    /// Of them, labelled.
+    pub labelled: u64,
+    /// Share of its labelled hits whose label is the rule's queue.
+    pub precision: Option<f64>,
+}
+
+/// What `--compare-rules` would change.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Comparison {
+    /// The compared ruleset's version.
+    pub ruleset_version: String,
+    /// Records classified under both.
+    pub compared: u64,
+    /// Records whose queue changes.
+    pub changed: u64,
+    /// Changes by from → to queue, most frequent first.
+    pub transitions: Vec<Transition>,
+    /// Accuracy under the compared ruleset (labelled records).
+    pub accuracy: Option<f64>,
+    /// Changes from a wrong queue to the label.
+    pub fixed: u64,
+    /// Changes from the label to a wrong queue.
+    pub broken: u64,
+}
+
+/// One row of the transition table.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Transition {
+    /// The queue under `--rules`.
+    pub from: String,
+    /// The queue under `--compare-rules`.
+    pub to: String,
+    /// Records moving so.
+    pub count: u64,
+}
+
+fn ratio(n: u64, d: u64) -> Option<f64> {
+    (d > 0).then(|| n as f64 / d as f64)
+}
+
+impl Evaluation {
+    /// An empty evaluation; `queues` orders the tables (ruleset order). `compare_version` is
+    /// the compared ruleset's version with `--compare-rules`.
+    pub fn new(queues: Vec<String>, compare_version: Option<String>) -> Evaluation {
+        Evaluation {
+            queues,
+            compare: compare_version.map(|version| CompareTally {
+                version,
+                ..CompareTally::default()
+            }),
+            ..Evaluation::default()
+        }
+    }
+
+    /// Counts one outcome.
+    pub fn add(&mut self, o: &Outcome) {
+        self.total += 1;
+        let Ok(d) = &o.result else {
+            self.errors += 1;
+            return;
+        };
+        self.classified += 1;
+        *self.distribution.entry(d.queue.clone()).or_default() += 1;
+        let correct = o.correct();
+        let lang = self.languages.entry(o.language_key().to_string()).or_default();
+        lang.total += 1;
+        if !d.needs_review {
+            self.auto += 1;
+        }
+        if let (Some(label), Some(right)) = (&o.label, correct) {
+            self.labelled += 1;
+            self.correct += right as u64;
+            lang.labelled += 1;
+            lang.correct += right as u64;
+            *self
+                .confusion
+                .entry(label.clone())
+                .or_default()
+                .entry(d.queue.clone())
+                .or_default() += 1;
+            let bin = &mut self.bins[((d.confidence * BINS as f64) as usize).min(BINS - 1)];
+            bin.count += 1;
+            bin.confidence += d.confidence;
+            bin.correct += right as u64;
+            if !d.needs_review {
+                self.auto_labelled += 1;
+                self.auto_correct += right as u64;
+            }
+        }
+        for fired in &d.rules {
+            let tally = self.rules.entry(fired.rule.clone()).or_insert_with(|| RuleTally {
+                queue: fired.queue.clone(),
+                against: fired.against,
+                ..RuleTally::default()
+            });
+            tally.fired += 1;
+            if let Some(label) = &o.label {
+                tally.labelled += 1;
+                tally.correct += (*label == fired.queue) as u64;
+            }
+        }
+        if let (Some(cmp), Some(c)) = (&mut self.compare, &o.candidate) {
+            cmp.compared += 1;
+            if c.queue != d.queue {
+                cmp.changed += 1;
+                *cmp.transitions
+                    .entry((d.queue.clone(), c.queue.clone()))
+                    .or_default() += 1;
+            }
+            if let Some(label) = &o.label {
+                let (before, after) = (d.queue == *label, c.queue == *label);
+                cmp.correct += after as u64;
+                cmp.fixed += (!before && after) as u64;
+                cmp.broken += (before && !after) as u64;
+            }
+        }
+    }
+
+    /// The figures so far.
+    pub fn summary(&self) -> Summary {
+        let mut queues = self.queues.clone();
+        let seen = self.confusion.keys().chain(self.distribution.keys());
+        for q in seen {
+            if !queues.contains(q) {
+                queues.push(q.clone());
+            }
+        }
+        let mut per_queue = BTreeMap::new();
+        for q in &queues {
+            let support: u64 = self.confusion.get(q).map_or(0, |row| row.values().sum());
+            let predicted: u64 = self.confusion.values().filter_map(|row| row.get(q)).sum();
+            let correct = self
+                .confusion
+                .get(q)
+                .and_then(|row| row.get(q))
+                .copied()
+                .unwrap_or(0);
+            let (precision, recall) = (ratio(correct, predicted), ratio(correct, support));
+            let f1 = match (precision, recall) {
+                (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+                (Some(_), Some(_)) => Some(0.0),
+                _ if support > 0 => Some(0.0),
+                _ => None,
+            };
+            let routed = self.distribution.get(q).copied().unwrap_or(0);
+            per_queue.insert(
+                q.clone(),
+                QueueScore {
+                    precision,
+                    recall,
+                    f1,
+                    support,
+                    correct,
+                    routed,
+                },
+            );
+        }
+        let f1s: Vec<f64> = per_queue
+            .values()
+            .filter(|s| s.support > 0)
+            .filter_map(|s| s.f1)
+            .collect();
+        let reliability = self
+            .bins
+            .iter()
+            .enumerate()
+            .map(|(i, b)| ReliabilityBin {
+                lower: i as f64 / BINS as f64,
+                upper: (i + 1) as f64 / BINS as f64,
+                count: b.count,
+                confidence: (b.count > 0).then(|| b.confidence / b.count as f64),
+                accuracy: ratio(b.correct, b.count),
+            })
+            .collect();
+        let ece = (self.labelled > 0).then(|| {
+            self.bins
+                .iter()
+                .filter(|b| b.count > 0)
+                .map(|b| {
+                    let gap = (b.correct as f64 - b.confidence).abs() / b.count as f64;
+                    gap * b.count as f64 / self.labelled as f64
+                })
+                .sum()
+        });
+        let mut rules: Vec<RuleScore> = self
+            .rules
+            .iter()
+            .map(|(rule, t)| RuleScore {
+                rule: rule.clone(),
+                queue: t.queue.clone(),
+                against: t.against,
+                fired: t.fired,
+                labelled: t.labelled,
+                precision: ratio(t.correct, t.labelled),
+            })
+            .collect();
+        rules.sort_by(|a, b| b.fired.cmp(&a.fired).then_with(|| a.rule.cmp(&b.rule)));
+        let compare = self.compare.as_ref().map(|c| {
+            let mut transitions: Vec<Transition> = c
+                .transitions
+                .iter()
+                .map(|((from, to), &count)| Transition {
+                    from: from.clone(),
+                    to: to.clone(),
+                    count,
+                })
+                .collect();
+            transitions.sort_by_key(|t| std::cmp::Reverse(t.count));
+            Comparison {
+                ruleset_version: c.version.clone(),
+                compared: c.compared,
+                changed: c.changed,
+                transitions,
+                accuracy: ratio(c.correct, self.labelled),
+                fixed: c.fixed,
+                broken: c.broken,
+            }
+        });
+        Summary {
+            total: self.total,
+            classified: self.classified,
+            errors: self.errors,
+            labelled: self.labelled,
+            accuracy: ratio(self.correct, self.labelled),
+            ece,
+            changed: compare.as_ref().map(|c| c.changed),
+            macro_f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
+            queues,
+            per_queue,
+            confusion: self.confusion.clone(),
+            distribution: self.distribution.clone(),
+            per_language: self
+                .languages
+                .iter()
+                .map(|(l, t)| {
+                    let score = LanguageScore {
+                        total: t.total,
+                        labelled: t.labelled,
+                        correct: t.correct,
+                        accuracy: ratio(t.correct, t.labelled),
+                    };
+                    (l.clone(), score)
+                })
+                .collect(),
+            reliability,
+            auto_routed: AutoRouted {
+                count: self.auto,
+                share: ratio(self.auto, self.classified),
+                labelled: self.auto_labelled,
+                precision: ratio(self.auto_correct, self.auto_labelled),
+            },
+            rules,
+            compare,
+        }
+    }
+}

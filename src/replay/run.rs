@@ -1,0 +1,227 @@
+//! The runner: reads units on one thread, classifies chunks of them on all cores, writes the
+//! results in input order.
+//!
+//! Memory is bounded by the chunk size: the reader runs at most [`QUEUED_CHUNKS`] chunks ahead
+//! of the classifier, and a chunk holds at most [`RunOptions::chunk_records`] records or
+//! [`RunOptions::chunk_bytes`] bytes of input. Chunks of a few thousand records keep every
+//! core busy (rayon splits each chunk) while the output order stays the input order.
+
+use std::io::Write;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+
+use super::outcome::{Meta, Outcome};
+use super::remote::Remote;
+use super::source::{Payload, Reader, Record, Unit};
+use super::{ReplayError, Shard};
+use crate::engine::Engine;
+use crate::mail::{self, Limits};
+use crate::message::Message;
+
+/// How many chunks the reader may prepare while the classifier works.
+const QUEUED_CHUNKS: usize = 2;
+
+/// Where verdicts come from.
+pub enum Backend {
+    /// The in-process engine.
+    Local(Engine),
+    /// A running `triage serve`, over `ClassifyStream`.
+    Remote(Remote),
+}
+
+/// What classifies each record: the backend, and optionally a second ruleset to compare with.
+pub struct Classifier {
+    /// The ruleset (or server) whose verdicts are written.
+    pub backend: Backend,
+    /// The candidate ruleset of `--compare-rules`: always in process.
+    pub candidate: Option<Engine>,
+    /// Bounds on each message.
+    pub limits: Limits,
+}
+
+/// Tuning and selection.
+#[derive(Debug, Clone, Copy)]
+pub struct RunOptions {
+    /// Only this shard's records.
+    pub shard: Option<Shard>,
+    /// Most records per chunk.
+    pub chunk_records: usize,
+    /// Most input bytes per chunk (raw emails are large; tickets are not).
+    pub chunk_bytes: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            shard: None,
+            chunk_records: 4096,
+            chunk_bytes: 32 * 1024 * 1024,
+        }
+    }
+}
+
+/// Counts of a finished replay: `total == classified + errors`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Stats {
+    /// Records read (in this shard).
+    pub total: u64,
+    /// Records with a verdict.
+    pub classified: u64,
+    /// Error records.
+    pub errors: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Replays every record of `reader`: writes one line per record to `out` and shows each
+/// outcome to `observe` (evaluation, progress, the changes file), in input order.
+pub fn run(
+    reader: Reader,
+    classifier: &Classifier,
+    options: &RunOptions,
+    out: &mut dyn Write,
+    mut observe: impl FnMut(&Outcome) -> Result<(), ReplayError>,
+) -> Result<Stats, ReplayError> {
+    let started = Instant::now();
+    let mut stats = Stats::default();
+    let (tx, rx) = mpsc::sync_channel::<Vec<Unit>>(QUEUED_CHUNKS);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            for unit in reader {
+                if options.shard.is_some_and(|s| !s.owns(unit.position)) {
+                    continue;
+                }
+                bytes += unit.size();
+                chunk.push(unit);
+                if chunk.len() >= options.chunk_records || bytes >= options.chunk_bytes {
+                    bytes = 0;
+                    // The receiver is gone only when writing failed; stop reading then.
+                    if tx.send(std::mem::take(&mut chunk)).is_err() {
+                        return;
+                    }
+                }
+            }
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+        });
+        for chunk in rx {
+            for outcome in classifier.classify(chunk)? {
+                stats.total += 1;
+                if outcome.result.is_ok() {
+                    stats.classified += 1;
+                } else {
+                    stats.errors += 1;
+                }
+                out.write_all(outcome.line.as_bytes())
+                    .map_err(ReplayError::Output)?;
+                out.write_all(b"\n").map_err(ReplayError::Output)?;
+                observe(&outcome)?;
+            }
+        }
+        out.flush().map_err(ReplayError::Output)?;
+        Ok::<(), ReplayError>(())
+    })?;
+    stats.elapsed = started.elapsed();
+    Ok(stats)
+}
+
+impl Classifier {
+    /// Classifies one chunk, in parallel, keeping the order.
+    pub fn classify(&self, chunk: Vec<Unit>) -> Result<Vec<Outcome>, ReplayError> {
+        match &self.backend {
+            Backend::Local(engine) => Ok(chunk.into_par_iter().map(|u| self.local(engine, u)).collect()),
+            Backend::Remote(remote) => {
+                let prepared: Vec<Prepared> = chunk.into_par_iter().map(|u| self.prepare(u)).collect();
+                Ok(remote.classify(prepared)?)
+            }
+        }
+    }
+
+    fn local(&self, engine: &Engine, unit: Unit) -> Outcome {
+        let record = match unit.decode() {
+            Ok(r) => r,
+            Err(bad) => return Outcome::failed(meta_of_bad(&bad), bad.error),
+        };
+        let (meta, payload) = split(record);
+        match message_of(&payload, &self.limits) {
+            Ok(message) => {
+                let verdict = engine.classify(&meta.id, &message);
+                let candidate = self.candidate.as_ref().map(|c| c.classify(&meta.id, &message));
+                Outcome::classified(meta, &verdict, candidate.as_ref())
+            }
+            Err(error) => Outcome::failed(meta, error),
+        }
+    }
+
+    /// Decodes a unit for the server, and classifies it under the candidate ruleset here.
+    fn prepare(&self, unit: Unit) -> Prepared {
+        let record = match unit.decode() {
+            Ok(r) => r,
+            Err(bad) => return Prepared::Failed(Outcome::failed(meta_of_bad(&bad), bad.error)),
+        };
+        let (meta, payload) = split(record);
+        let candidate = match &self.candidate {
+            None => None,
+            Some(engine) => match message_of(&payload, &self.limits) {
+                Ok(message) => Some(engine.classify(&meta.id, &message)),
+                Err(error) => return Prepared::Failed(Outcome::failed(meta, error)),
+            },
+        };
+        Prepared::Ready {
+            meta,
+            payload,
+            candidate,
+        }
+    }
+}
+
+/// A record ready to send to the server, or already failed here.
+pub enum Prepared {
+    /// Decoded; `candidate` is its verdict under `--compare-rules`.
+    Ready {
+        /// Where it is and what it claims.
+        meta: Meta,
+        /// Its content.
+        payload: Payload,
+        /// Its verdict under the compared ruleset.
+        candidate: Option<crate::verdict::Verdict>,
+    },
+    /// Could not be decoded.
+    Failed(Outcome),
+}
+
+fn meta_of_bad(bad: &super::BadRecord) -> Meta {
+    Meta {
+        position: bad.position,
+        id: bad.id.clone(),
+        source: bad.source.clone(),
+        label: None,
+        language: None,
+    }
+}
+
+fn split(record: Record) -> (Meta, Payload) {
+    let meta = Meta {
+        position: record.position,
+        id: record.id,
+        source: record.source,
+        label: record.label,
+        language: record.language,
+    };
+    (meta, record.payload)
+}
+
+/// The message of a record, as the server would build it (same limits and truncation).
+pub fn message_of(payload: &Payload, limits: &Limits) -> Result<Message, String> {
+    let mut message = match payload {
+        Payload::Ticket(ticket) => Message::from_ticket(ticket),
+        Payload::Raw(bytes) => mail::parse(bytes, limits).map_err(|e| e.to_string())?,
+    };
+    mail::truncate_fields(&mut message, limits.max_text_bytes);
+    Ok(message)
+}
