@@ -1,10 +1,18 @@
 //! Raw input → [`Message`]: RFC 5322 email or plain text.
 //!
+//! - [`guard`]: cheap pre-scan that cuts hostile MIME structure before the real parser sees it.
+//! - [`mime`]: a MIME message (via mail-parser) → headers, addresses, text, attachment names.
+//! - [`html`]: HTML bodies → readable text, with quote containers split off.
 //! - [`quote`]: splits a body into new text, quoted history and signature.
 //! - [`plain`]: text without MIME structure (a ticket body, a `.txt` file).
 
+pub mod guard;
+pub mod html;
+pub mod mime;
 pub mod plain;
 pub mod quote;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::message::Message;
 
@@ -16,6 +24,14 @@ pub struct Limits {
     pub max_message_bytes: usize,
     /// Most text (per field) handed to the engine; the rest is cut with a note.
     pub max_text_bytes: usize,
+    /// Deepest nesting of multipart containers and attached messages that is read.
+    pub max_depth: usize,
+    /// Most MIME parts read; the structure after them is dropped with a note.
+    pub max_parts: usize,
+    /// Most decoded text taken from one part.
+    pub max_part_bytes: usize,
+    /// Most HTML converted to text from one part (conversion is the costliest step).
+    pub max_html_bytes: usize,
 }
 
 impl Default for Limits {
@@ -23,6 +39,10 @@ impl Default for Limits {
         Limits {
             max_message_bytes: 10 * 1024 * 1024,
             max_text_bytes: 256 * 1024,
+            max_depth: 16,
+            max_parts: 256,
+            max_part_bytes: 1024 * 1024,
+            max_html_bytes: 256 * 1024,
         }
     }
 }
@@ -50,9 +70,87 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<Message, ParseError> {
             limit: limits.max_message_bytes,
         });
     }
-    let mut message = plain::parse(raw);
+    let mut message = if looks_like_email(raw) {
+        let (input, mut notes) = guard::prescan(raw, limits);
+        // mail-parser promises not to panic; this is the last line of defence should it (or our
+        // walk over its output) ever do so on some input nobody foresaw.
+        let parsed = catch_unwind(AssertUnwindSafe(|| mime::parse(input, limits)));
+        let mut message = match parsed {
+            Ok(Some(message)) => message,
+            Ok(None) => plain::parse(raw),
+            Err(_) => {
+                let mut message = plain::parse(raw);
+                message
+                    .notes
+                    .push("the MIME parser failed; read as plain text".to_string());
+                message
+            }
+        };
+        notes.append(&mut message.notes);
+        message.notes = notes;
+        message
+    } else {
+        plain::parse(raw)
+    };
     truncate_fields(&mut message, limits.max_text_bytes);
     Ok(message)
+}
+
+/// Header names that mark a header block as an email's rather than prose with a colon.
+const KNOWN_HEADERS: &[&str] = &[
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "received",
+    "return-path",
+    "mime-version",
+    "content-type",
+    "delivered-to",
+    "sender",
+    "reply-to",
+    "auto-submitted",
+    "x-mailer",
+];
+
+/// True when `raw` opens with an RFC 5322 header block: every line up to the first blank one
+/// (or the first 64 KB) is a header or a folded continuation, and one of them is a header every
+/// mailer writes. An mbox `From ` line on top is allowed.
+pub fn looks_like_email(raw: &[u8]) -> bool {
+    let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
+    let head = &raw[..raw.len().min(64 * 1024)];
+    let mut lines = head.split(|&b| b == b'\n').peekable();
+    if lines.peek().is_some_and(|l| l.starts_with(b"From ")) {
+        lines.next();
+    }
+    let mut known = false;
+    let mut first = true;
+    for line in lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        if line.starts_with(b" ") || line.starts_with(b"\t") {
+            if first {
+                return false;
+            }
+            continue;
+        }
+        first = false;
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            return false;
+        };
+        let name = &line[..colon];
+        if name.is_empty() || name.len() > 76 || !name.iter().all(|b| b.is_ascii_graphic()) {
+            return false;
+        }
+        known |= KNOWN_HEADERS
+            .iter()
+            .any(|k| k.as_bytes().eq_ignore_ascii_case(name));
+    }
+    known
 }
 
 /// Cuts over-long fields at a character boundary and notes it.
@@ -72,5 +170,49 @@ pub fn truncate_fields(message: &mut Message, max: usize) {
     }
     for name in cut {
         message.notes.push(format!("{name} truncated to {max} bytes"));
+    }
+}
+
+/// Cuts `text` to at most `max` bytes at a character boundary; true when it cut.
+pub(crate) fn cut(text: &mut String, max: usize) -> bool {
+    if text.len() <= max {
+        return false;
+    }
+    let end = text.floor_char_boundary(max);
+    text.truncate(end);
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_header_block_with_known_headers_is_an_email() {
+        assert!(looks_like_email(
+            b"Received: x\r\n\tby y\r\nSubject: s\r\n\r\nbody"
+        ));
+        assert!(looks_like_email(b"From a@b Mon Jan 1\nFrom: a@b\n\nbody"));
+    }
+
+    #[test]
+    fn prose_is_not_an_email() {
+        assert!(!looks_like_email(
+            b"Hello: we have a question\nabout it\n\nThanks"
+        ));
+        assert!(!looks_like_email(b""));
+        assert!(!looks_like_email(b"just text"));
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused() {
+        let limits = Limits {
+            max_message_bytes: 10,
+            ..Limits::default()
+        };
+        assert_eq!(
+            parse(b"Subject: far too long", &limits),
+            Err(ParseError::TooLarge { size: 21, limit: 10 })
+        );
     }
 }

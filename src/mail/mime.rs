@@ -1,0 +1,266 @@
+//! A MIME message, parsed by mail-parser, → [`Message`].
+//!
+//! Headers keep their names and order; their values are the raw text unfolded, except where
+//! RFC 2047 encoded words need decoding. The body is the text/plain alternative when there is
+//! one, else the HTML rendered as text; attachments contribute only their file names; attached
+//! messages (forwards, bounced originals) count as quoted history.
+
+use std::borrow::Cow;
+
+use mail_parser::decoders::base64::base64_decode;
+use mail_parser::decoders::charsets::map::charset_decoder;
+use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::{
+    Address, Encoding, Header, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+};
+
+use super::{Limits, cut, html, quote};
+use crate::message::Message;
+
+/// Parses `raw` as a MIME message; `None` when mail-parser finds no headers at all.
+pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
+    let parsed = MessageParser::new().default_header_text().parse(raw)?;
+    let mut message = Message {
+        subject: parsed.subject().unwrap_or_default().trim().to_string(),
+        from: parsed
+            .from()
+            .and_then(|a| addresses(a).into_iter().next())
+            .unwrap_or_default(),
+        to: parsed.to().map(addresses).unwrap_or_default(),
+        cc: parsed.cc().map(addresses).unwrap_or_default(),
+        headers: parsed
+            .root_part()
+            .headers()
+            .iter()
+            .map(|h| (h.name().to_string(), header_value(h, raw)))
+            .collect(),
+        ..Message::default()
+    };
+    let mut walk = Walk {
+        limits,
+        body: String::new(),
+        quoted: String::new(),
+        attachments: Vec::new(),
+        notes: Vec::new(),
+        parts: 0,
+    };
+    walk.part(&parsed, 0, 0, false);
+    let zones = quote::split(&walk.body);
+    message.body = zones.new_text;
+    message.signature = zones.signature;
+    message.quoted = [zones.quoted, walk.quoted.trim().to_string()]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    message.attachment_names = walk.attachments;
+    message.notes = walk.notes;
+    Some(message)
+}
+
+/// State of the walk over the part tree.
+struct Walk<'l> {
+    limits: &'l Limits,
+    body: String,
+    quoted: String,
+    attachments: Vec<String>,
+    notes: Vec<String>,
+    parts: usize,
+}
+
+impl Walk<'_> {
+    fn part(&mut self, msg: &mail_parser::Message<'_>, id: usize, depth: usize, quoted: bool) {
+        let Some(part) = msg.parts.get(id) else {
+            return;
+        };
+        self.parts += 1;
+        if self.parts > self.limits.max_parts {
+            self.note_once(format!(
+                "MIME parts after the first {} were not read",
+                self.limits.max_parts
+            ));
+            return;
+        }
+        if depth > self.limits.max_depth {
+            self.note_once(format!(
+                "MIME nesting deeper than {} levels was not read",
+                self.limits.max_depth
+            ));
+            return;
+        }
+        let attached = part.content_disposition().is_some_and(|d| d.is_attachment());
+        match &part.body {
+            PartType::Multipart(children) => {
+                let alternative = part
+                    .content_type()
+                    .and_then(|c| c.subtype())
+                    .is_some_and(|s| s.eq_ignore_ascii_case("alternative"));
+                if alternative {
+                    if let Some(&best) = preferred_alternative(msg, children) {
+                        self.part(msg, best as usize, depth + 1, quoted);
+                    }
+                } else {
+                    for &child in children {
+                        self.part(msg, child as usize, depth + 1, quoted);
+                    }
+                }
+            }
+            PartType::Text(text) if !attached && is_plain(part) => {
+                let text = redecode(msg, part, text);
+                self.add(text.into_owned(), quoted);
+            }
+            PartType::Html(text) if !attached => {
+                let text = redecode(msg, part, text);
+                let rendered = html::render(&text, self.limits, &mut self.notes);
+                if quoted {
+                    self.add(format!("{}\n{}", rendered.text, rendered.quoted), true);
+                } else {
+                    self.add(rendered.text, false);
+                    self.add(rendered.quoted, true);
+                }
+            }
+            PartType::Message(nested) => {
+                self.attachment_name(part);
+                if let Some(subject) = nested.subject() {
+                    self.add(format!("Subject: {subject}"), true);
+                }
+                self.part(nested, 0, depth + 1, true);
+            }
+            _ => self.attachment_name(part),
+        }
+    }
+
+    fn attachment_name(&mut self, part: &MessagePart<'_>) {
+        if let Some(name) = part.attachment_name() {
+            let mut name = name.trim().to_string();
+            cut(&mut name, 255);
+            if !name.is_empty() && self.attachments.len() < self.limits.max_parts {
+                self.attachments.push(name);
+            }
+        }
+    }
+
+    fn add(&mut self, mut text: String, quoted: bool) {
+        if text.trim().is_empty() {
+            return;
+        }
+        if cut(&mut text, self.limits.max_part_bytes) {
+            self.notes.push(format!(
+                "a text part was cut to {} bytes",
+                self.limits.max_part_bytes
+            ));
+        }
+        let target = if quoted { &mut self.quoted } else { &mut self.body };
+        if !target.is_empty() {
+            target.push_str("\n\n");
+        }
+        target.push_str(text.trim());
+    }
+
+    fn note_once(&mut self, note: String) {
+        if !self.notes.contains(&note) {
+            self.notes.push(note);
+        }
+    }
+}
+
+/// The alternative to read: plain text when it has any, else HTML, else the first.
+fn preferred_alternative<'a>(msg: &mail_parser::Message<'_>, children: &'a [u32]) -> Option<&'a u32> {
+    let body = |id: &u32| msg.parts.get(*id as usize).map(|p| &p.body);
+    children
+        .iter()
+        .find(|id| matches!(body(id), Some(PartType::Text(t)) if !t.trim().is_empty()))
+        .or_else(|| {
+            children
+                .iter()
+                .find(|id| matches!(body(id), Some(PartType::Html(_))))
+        })
+        .or_else(|| children.first())
+}
+
+/// True for text/plain and for parts without a Content-Type (which default to it); other text
+/// types (calendar entries, delivery reports, CSV) are not the message.
+fn is_plain(part: &MessagePart<'_>) -> bool {
+    part.content_type().is_none_or(|c| {
+        c.ctype().eq_ignore_ascii_case("text") && c.subtype().is_none_or(|s| s.eq_ignore_ascii_case("plain"))
+    })
+}
+
+/// Re-decodes a text part as windows-1252 when it was declared UTF-8 or with no (or an unknown)
+/// charset but is not valid UTF-8: 8-bit mail from older clients is nearly always Latin.
+fn redecode<'t>(msg: &mail_parser::Message<'_>, part: &MessagePart<'_>, text: &'t str) -> Cow<'t, str> {
+    if !text.contains('\u{FFFD}') {
+        return Cow::Borrowed(text);
+    }
+    let declared = part.content_type().and_then(|c| c.attribute("charset"));
+    let utf8_or_unknown =
+        declared.is_none_or(|c| c.eq_ignore_ascii_case("utf-8") || charset_decoder(c.as_bytes()).is_none());
+    let range = part.raw_body_offset() as usize..part.raw_end_offset() as usize;
+    let (true, Some(raw), Some(latin)) = (
+        utf8_or_unknown,
+        msg.raw_message().get(range),
+        charset_decoder(b"windows-1252"),
+    ) else {
+        return Cow::Borrowed(text);
+    };
+    let bytes = match part.encoding {
+        Encoding::QuotedPrintable => quoted_printable_decode(raw),
+        Encoding::Base64 => base64_decode(raw),
+        Encoding::None => Some(raw.to_vec()),
+    };
+    match bytes {
+        Some(bytes) if std::str::from_utf8(&bytes).is_err() => Cow::Owned(latin(&bytes)),
+        _ => Cow::Borrowed(text),
+    }
+}
+
+/// A header's value: the raw text unfolded, or the decoded form when it holds encoded words.
+fn header_value(header: &Header<'_>, raw: &[u8]) -> String {
+    let range = header.offset_start as usize..header.offset_end as usize;
+    let raw_value = raw.get(range).map(unfold).unwrap_or_default();
+    if !raw_value.is_empty() && !raw_value.contains("=?") {
+        return raw_value;
+    }
+    match &header.value {
+        HeaderValue::Text(text) => text.trim().to_string(),
+        HeaderValue::TextList(list) => list.join(", "),
+        HeaderValue::Address(address) => addresses(address).join(", "),
+        _ => raw_value,
+    }
+}
+
+/// Joins folded header lines; bytes that are not UTF-8 are read as windows-1252.
+fn unfold(bytes: &[u8]) -> String {
+    let text = match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => match charset_decoder(b"windows-1252") {
+            Some(latin) => Cow::Owned(latin(bytes)),
+            None => String::from_utf8_lossy(bytes),
+        },
+    };
+    text.split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `Name <address>` (or the bare address) for every mailbox, groups flattened.
+fn addresses(address: &Address<'_>) -> Vec<String> {
+    address
+        .iter()
+        .map(|a| {
+            let name = a.name.as_deref().map(str::trim).unwrap_or_default();
+            let addr = a.address.as_deref().map(str::trim).unwrap_or_default();
+            // Clients often repeat the address as the display name; once is enough.
+            match (
+                name.is_empty() || name.eq_ignore_ascii_case(addr),
+                addr.is_empty(),
+            ) {
+                (false, false) => format!("{name} <{addr}>"),
+                (true, _) => addr.to_string(),
+                (false, true) => name.to_string(),
+            }
+        })
+        .collect()
+}
