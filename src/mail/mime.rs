@@ -10,6 +10,7 @@ use std::borrow::Cow;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
+use mail_parser::parsers::MessageStream;
 use mail_parser::{
     Address, Encoding, Header, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
 };
@@ -19,7 +20,9 @@ use crate::message::Message;
 
 /// Parses `raw` as a MIME message; `None` when mail-parser finds no headers at all.
 pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
-    let parsed = MessageParser::new().default_header_text().parse(raw)?;
+    // Unknown headers come back raw (0.11.9 ignores `default_header_text` unless a header map
+    // is configured), so `header_value` decodes their encoded words itself.
+    let parsed = MessageParser::new().parse(raw)?;
     let mut message = Message {
         subject: parsed.subject().unwrap_or_default().trim().to_string(),
         from: parsed
@@ -217,14 +220,16 @@ fn redecode<'t>(msg: &mail_parser::Message<'_>, part: &MessagePart<'_>, text: &'
 /// A header's value: the raw text unfolded, or the decoded form when it holds encoded words.
 fn header_value(header: &Header<'_>, raw: &[u8]) -> String {
     let range = header.offset_start as usize..header.offset_end as usize;
-    let raw_value = raw.get(range).map(unfold).unwrap_or_default();
-    if !raw_value.is_empty() && !raw_value.contains("=?") {
+    let bytes = raw.get(range).unwrap_or_default();
+    let raw_value = unfold(bytes);
+    if !raw_value.contains("=?") {
         return raw_value;
     }
-    match &header.value {
+    if let HeaderValue::Address(address) = &header.value {
+        return addresses(address).join(", ");
+    }
+    match MessageStream::new(bytes).parse_unstructured() {
         HeaderValue::Text(text) => text.trim().to_string(),
-        HeaderValue::TextList(list) => list.join(", "),
-        HeaderValue::Address(address) => addresses(address).join(", "),
         _ => raw_value,
     }
 }
@@ -264,3 +269,7 @@ fn addresses(address: &Address<'_>) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[path = "mime_tests.rs"]
+mod tests;
