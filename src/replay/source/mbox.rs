@@ -92,7 +92,8 @@ impl Iterator for Mbox {
                 }
             };
             let line = &self.buf[..];
-            if self.may_separate && line.starts_with(b"From ") {
+            // Before the first message any `From ` line opens one (after a preamble too).
+            if (self.may_separate || self.current.is_none()) && line.starts_with(b"From ") {
                 let next = Current {
                     line: self.line,
                     bytes: Vec::new(),

@@ -293,6 +293,9 @@ impl Reader {
                 }
                 None => detect(path)?,
             };
+            if format == Format::Csv && path.as_os_str() != "-" {
+                table::check_header(path, &options.csv)?;
+            }
             pending.push_back((path.clone(), format));
         }
         Ok(Reader {

@@ -67,21 +67,35 @@ pub struct Columns {
     names: Vec<String>,
 }
 
+/// Checks that the header of a CSV input has the columns the options name, so a typo in a
+/// `--csv-*` option fails before any output instead of turning the file into one error.
+pub(super) fn check_header(path: &std::path::Path, options: &CsvOptions) -> Result<(), super::SourceError> {
+    let name = path.display().to_string();
+    let problem = |problem: String| super::SourceError::Header {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let reader = super::open(path).map_err(|e| problem(e.to_string()))?;
+    let mut csv = builder(&name, options).from_reader(reader);
+    let header = csv
+        .byte_headers()
+        .map_err(|e| problem(format!("unreadable header: {e}")))?;
+    Columns::resolve(header, options).map(|_| ()).map_err(problem)
+}
+
+/// A CSV reader for `name`: tab-separated for `.tsv` unless a delimiter is set.
+fn builder(name: &str, options: &CsvOptions) -> csv::ReaderBuilder {
+    let plain = name.strip_suffix(".gz").unwrap_or(name);
+    let tsv = plain.to_ascii_lowercase().ends_with(".tsv");
+    let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
+    let mut builder = csv::ReaderBuilder::new();
+    builder.delimiter(delimiter).has_headers(true).flexible(false);
+    builder
+}
+
 /// Streams the rows of a CSV file; a header the options cannot use becomes one bad record.
 pub(super) fn rows(reader: Box<dyn BufRead + Send>, name: String, options: &CsvOptions) -> Units {
-    let delimiter = options.delimiter.unwrap_or({
-        let plain = name.strip_suffix(".gz").unwrap_or(&name);
-        if plain.to_ascii_lowercase().ends_with(".tsv") {
-            b'\t'
-        } else {
-            b','
-        }
-    });
-    let mut csv = csv::ReaderBuilder::new()
-        .delimiter(delimiter)
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(reader);
+    let mut csv = builder(&name, options).from_reader(reader);
     let columns = match csv.byte_headers() {
         Ok(header) => Columns::resolve(header, options),
         Err(e) => Err(format!("unreadable header: {e}")),
