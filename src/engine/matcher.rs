@@ -100,9 +100,14 @@ impl Matcher {
         let (regexes, regex_terms) = if regex_patterns.is_empty() {
             (None, Vec::new())
         } else {
-            let all = meta::Regex::new_many(&regex_patterns).map_err(Box::new)?;
-            let mut single = Vec::with_capacity(regex_patterns.len());
-            for (pattern, id) in regex_patterns.iter().zip(regex_ids) {
+            let patterns: Vec<String> = regex_patterns.iter().map(|p| ascii_boundaries(p)).collect();
+            // MatchKind::All: the set reports every pattern that matches, not only the leftmost.
+            let all = meta::Regex::builder()
+                .configure(meta::Config::new().match_kind(regex_automata::MatchKind::All))
+                .build_many(&patterns)
+                .map_err(Box::new)?;
+            let mut single = Vec::with_capacity(patterns.len());
+            for (pattern, id) in patterns.iter().zip(regex_ids) {
                 single.push((id, meta::Regex::new(pattern).map_err(Box::new)?));
             }
             (Some(all), single)
@@ -116,10 +121,11 @@ impl Matcher {
         })
     }
 
-    /// Appends the terms found in `text` (one field of a message) to `hits`.
+    /// Appends the terms found in `text` (one field of a message, or one header line) to `hits`.
     ///
-    /// `header_of` maps an original byte offset to the header line it lies in (headers only).
-    pub fn scan(&self, field: Field, text: &str, header_of: &dyn Fn(usize) -> u32, hits: &mut Vec<TermHit>) {
+    /// `header` is the header line's index (0 for other fields); `base` is added to every
+    /// offset, so hits in a header line point into the whole header block.
+    pub fn scan(&self, field: Field, text: &str, header: u32, base: usize, hits: &mut Vec<TermHit>) {
         if text.is_empty() {
             return;
         }
@@ -137,10 +143,10 @@ impl Matcher {
                 if let Some(w) = word
                     && boundary_after(&folded.text, m.end())
                 {
-                    hits.push(hit(&folded, w, field, header_of, m.start(), m.end()));
+                    hits.push(hit(&folded, w, field, header, base, m.start(), m.end()));
                 }
                 if let Some(p) = prefix {
-                    hits.push(hit(&folded, p, field, header_of, m.start(), m.end()));
+                    hits.push(hit(&folded, p, field, header, base, m.start(), m.end()));
                 }
             }
         }
@@ -150,29 +156,56 @@ impl Matcher {
             for pid in set.iter() {
                 let (term, single) = &self.regex_terms[pid.as_usize()];
                 if let Some(m) = single.find(&folded.text) {
-                    hits.push(hit(&folded, *term, field, header_of, m.start(), m.end()));
+                    hits.push(hit(&folded, *term, field, header, base, m.start(), m.end()));
                 }
             }
         }
     }
 }
 
-fn hit(
-    folded: &Folded,
-    term: u32,
-    field: Field,
-    header_of: &dyn Fn(usize) -> u32,
-    s: usize,
-    e: usize,
-) -> TermHit {
+fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: usize, e: usize) -> TermHit {
     let (start, end) = folded.original_range(s, e);
     TermHit {
         term,
         field,
-        header: header_of(start),
-        start: start as u32,
-        end: end as u32,
+        header,
+        start: (base + start) as u32,
+        end: (base + end) as u32,
     }
+}
+
+/// Makes `\b` and `\B` ASCII word boundaries. Folded text is ASCII for the supported
+/// languages, and Unicode boundaries would force the slowest regex engine on every message.
+pub fn ascii_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(b @ ('b' | 'B')) if !in_class => {
+                    out.push_str("(?-u:\\");
+                    out.push(b);
+                    out.push(')');
+                }
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -183,7 +216,7 @@ mod tests {
         let terms: Vec<Term> = terms.iter().map(|t| Term::parse(t).unwrap()).collect();
         let m = Matcher::new(terms).unwrap();
         let mut hits = Vec::new();
-        m.scan(Field::Body, text, &|_| 0, &mut hits);
+        m.scan(Field::Body, text, 0, 0, &mut hits);
         hits.iter()
             .map(|h| {
                 (
@@ -224,6 +257,17 @@ mod tests {
     fn a_word_and_a_prefix_with_the_same_text_both_match() {
         let hits = scan(&["shop", "shop*"], "our shop");
         assert_eq!(hits.len(), 2);
+    }
+
+    #[test]
+    fn every_matching_regex_is_reported_not_only_the_leftmost() {
+        let hits = scan(&[r"/leido\s*:/", "/factura/", r"/\S/"], "Leído: Factura");
+        assert_eq!(hits.len(), 3, "{hits:?}");
+    }
+
+    #[test]
+    fn word_boundaries_in_regexes_become_ascii_outside_classes() {
+        assert_eq!(ascii_boundaries(r"\bab\B[\b]\\b"), r"(?-u:\b)ab(?-u:\B)[\b]\\b");
     }
 
     #[test]

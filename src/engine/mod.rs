@@ -214,15 +214,18 @@ impl Engine {
 
     fn scan(&self, prepared: &Prepared<'_>) -> Vec<TermHit> {
         let mut hits = Vec::new();
-        let header_starts = header_line_starts(&prepared.texts[Field::Headers as usize]);
         for field in Field::ALL {
             let text = &prepared.texts[field as usize];
             if field == Field::Headers {
-                let header_of =
-                    |offset: usize| header_starts.partition_point(|&s| s <= offset).saturating_sub(1) as u32;
-                self.matcher.scan(field, text, &header_of, &mut hits);
+                // Line by line, so hits know their header and regexes anchor per header.
+                let mut start = 0;
+                for (i, line) in text.split_inclusive('\n').enumerate() {
+                    self.matcher
+                        .scan(field, line.trim_end_matches('\n'), i as u32, start, &mut hits);
+                    start += line.len();
+                }
             } else {
-                self.matcher.scan(field, text, &|_| 0, &mut hits);
+                self.matcher.scan(field, text, 0, 0, &mut hits);
             }
         }
         // One hit per term, field and header is all the scoring needs: keep the first.
@@ -359,18 +362,6 @@ fn prepare(message: &Message) -> Prepared<'_> {
         ],
         header_names,
     }
-}
-
-/// Byte offsets where each header line starts.
-fn header_line_starts(headers: &str) -> Vec<usize> {
-    std::iter::once(0)
-        .chain(
-            headers
-                .match_indices('\n')
-                .map(|(i, _)| i + 1)
-                .filter(|&i| i < headers.len()),
-        )
-        .collect()
 }
 
 /// The caller's language when given, otherwise detected from subject and new text.

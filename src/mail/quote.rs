@@ -168,19 +168,29 @@ fn join(lines: &[&str]) -> String {
     lines.join("\n").trim().to_string()
 }
 
+/// Words every attribution line contains (lower case); lines without one skip the regex.
+const ATTRIBUTION_VERBS: [&str; 7] = [
+    "wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "napisa",
+];
+
+fn may_attribute(line: &str) -> bool {
+    let lower = line.to_lowercase();
+    ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
+}
+
 /// The index of the first line of quoted or forwarded history.
 fn history_start(lines: &[&str]) -> Option<usize> {
     for (i, line) in lines.iter().enumerate() {
-        if line.len() > 400 {
+        if line.len() > 400 || line.trim().is_empty() {
             continue;
         }
-        if SEPARATOR.is_match(line) || ATTRIBUTION.is_match(line) {
+        if SEPARATOR.is_match(line) || (may_attribute(line) && ATTRIBUTION.is_match(line)) {
             return Some(i);
         }
         // Attributions that the mail client wrapped over two lines.
         if let Some(next) = lines.get(i + 1)
             && line.len() + next.len() < 400
-            && !line.trim().is_empty()
+            && may_attribute(next)
             && ATTRIBUTION.is_match(&format!("{} {}", line.trim(), next.trim()))
         {
             return Some(i);

@@ -187,7 +187,7 @@ pub async fn serve(
         .add_service(InterceptedService::new(reflection_v1, check.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, check.clone()))
         .add_service(InterceptedService::new(triage, check))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), token.clone().cancelled_owned());
+        .serve_with_incoming_shutdown(incoming(listener), token.clone().cancelled_owned());
     ready.store(true, Ordering::Release);
     tokio::pin!(server);
     let drain = config.drain_timeout;
@@ -201,6 +201,19 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
     }
     Ok(())
+}
+
+/// Accepted connections with Nagle's algorithm off: small gRPC frames would otherwise wait for
+/// delayed ACKs (a 40 ms floor on every call).
+fn incoming(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    use tokio_stream::StreamExt;
+    TcpListenerStream::new(listener).map(|conn| {
+        conn.inspect(|stream| {
+            let _ = stream.set_nodelay(true);
+        })
+    })
 }
 
 /// The gRPC interceptor: with tokens configured, every call needs `authorization: Bearer …`.

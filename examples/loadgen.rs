@@ -1,0 +1,165 @@
+//! Load generator: drives `Classify` with realistic tickets, then `GetRuleset` (the cheapest
+//! call: the transport's ceiling) for the same time, and prints requests/s, latency
+//! percentiles and the Classify/GetRuleset throughput ratio.
+//!
+//! `cargo run --release --example loadgen -- --addr http://127.0.0.1:50051 --concurrency 64 --seconds 10`
+//! (add `--token T` when the server requires authentication). Requests stop after `--seconds`.
+
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use tonic::transport::Channel;
+use triage::server::pb;
+use triage::server::pb::triage_client::TriageClient;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Server URL.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    addr: String,
+    /// Calls in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Seconds per phase.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// HTTP/2 connections to spread the calls over.
+    #[arg(long, default_value_t = 4)]
+    connections: usize,
+    /// Bearer token, when the server requires one.
+    #[arg(long)]
+    token: Option<String>,
+}
+
+/// Tickets from the development corpus, as realistic bodies for the load.
+fn tickets() -> Vec<pb::ClassifyRequest> {
+    include_str!("../tests/data/dev/tickets.jsonl")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .map(|v| pb::ClassifyRequest {
+            id: v["id"].as_str().unwrap_or_default().to_string(),
+            input: Some(pb::classify_request::Input::Ticket(pb::Ticket {
+                subject: v["subject"].as_str().unwrap_or_default().to_string(),
+                body: v["body"].as_str().unwrap_or_default().to_string(),
+                from: v["from"].as_str().unwrap_or_default().to_string(),
+                ..Default::default()
+            })),
+        })
+        .collect()
+}
+
+struct Phase {
+    calls: usize,
+    errors: usize,
+    latencies_us: Vec<u32>,
+    elapsed: Duration,
+}
+
+impl Phase {
+    fn rate(&self) -> f64 {
+        self.calls as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() - 1) as f64 * p).round() as usize;
+        f64::from(self.latencies_us[i]) / 1000.0
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "{name:<11} {:>9.0} req/s  p50 {:>6.2} ms  p90 {:>6.2} ms  p99 {:>6.2} ms  ({} calls, {} errors)",
+            self.rate(),
+            self.percentile(0.50),
+            self.percentile(0.90),
+            self.percentile(0.99),
+            self.calls,
+            self.errors
+        );
+    }
+}
+
+async fn run(channels: &[Channel], args: &Args, classify: bool) -> Phase {
+    let tickets = std::sync::Arc::new(tickets());
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|worker| {
+            let mut client = TriageClient::new(channels[worker % channels.len()].clone());
+            let tickets = tickets.clone();
+            let token = args.token.clone();
+            tokio::spawn(async move {
+                let (mut calls, mut errors, mut latencies) = (0usize, 0usize, Vec::new());
+                let mut i = worker;
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let ok = if classify {
+                        let mut req = tonic::Request::new(tickets[i % tickets.len()].clone());
+                        authorize(&mut req, &token);
+                        client.classify(req).await.is_ok()
+                    } else {
+                        let mut req = tonic::Request::new(pb::GetRulesetRequest {});
+                        authorize(&mut req, &token);
+                        client.get_ruleset(req).await.is_ok()
+                    };
+                    latencies.push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                    calls += 1;
+                    errors += usize::from(!ok);
+                    i += 1;
+                }
+                (calls, errors, latencies)
+            })
+        })
+        .collect();
+    let mut phase = Phase {
+        calls: 0,
+        errors: 0,
+        latencies_us: Vec::new(),
+        elapsed: Duration::ZERO,
+    };
+    for t in tasks {
+        let (calls, errors, latencies) = t.await.expect("worker");
+        phase.calls += calls;
+        phase.errors += errors;
+        phase.latencies_us.extend(latencies);
+    }
+    phase.elapsed = started.elapsed();
+    phase.latencies_us.sort_unstable();
+    phase
+}
+
+fn authorize<T>(req: &mut tonic::Request<T>, token: &Option<String>) {
+    if let Some(t) = token {
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {t}").parse().expect("token is ASCII"),
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let mut channels = Vec::new();
+    for _ in 0..args.connections.max(1) {
+        channels.push(Channel::from_shared(args.addr.clone())?.connect().await?);
+    }
+    println!(
+        "loadgen: {} for {} s per phase, concurrency {}, {} connections",
+        args.addr,
+        args.seconds,
+        args.concurrency,
+        channels.len()
+    );
+    let classify = run(&channels, &args, true).await;
+    classify.print("Classify");
+    let ruleset = run(&channels, &args, false).await;
+    ruleset.print("GetRuleset");
+    println!(
+        "ratio Classify/GetRuleset: {:.2}",
+        classify.rate() / ruleset.rate()
+    );
+    Ok(())
+}
