@@ -637,6 +637,41 @@ mod server {
         runtime.block_on(task).unwrap().unwrap();
     }
 
+    /// A server that requires a bearer token gets it from `--server-token`; without it the
+    /// replay fails rather than writing error records for everything.
+    #[test]
+    fn the_server_token_is_sent_when_the_server_requires_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("tokens");
+        std::fs::write(&token_file, "# replay\ns3cret\n").unwrap();
+        let config = Config {
+            tokens: Some(Arc::new(triage::server::Tokens::load(&token_file).unwrap())),
+            ..Config::default()
+        };
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let rules = Arc::new(Rules::load(None).unwrap());
+        let task = runtime.spawn(server::serve(listener, None, rules, config, async {
+            let _ = stopped.await;
+        }));
+        let input = "tests/data/dev/tickets.jsonl";
+        let (out, _) = replay(&["--input", input, "--server", &url, "--server-token", "s3cret"]);
+        assert_eq!(out.len(), 120);
+        assert!(errors(&out).is_empty());
+        let refused = triage()
+            .args(["replay", "--input", input, "--server", &url])
+            .output()
+            .unwrap();
+        assert!(!refused.status.success());
+        assert!(refused.stdout.is_empty());
+        let _ = stop.send(());
+        runtime.block_on(task).unwrap().unwrap();
+    }
+
     /// An unreachable server fails the replay instead of losing records.
     #[test]
     fn an_unreachable_server_is_an_error() {

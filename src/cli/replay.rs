@@ -52,6 +52,14 @@ pub struct Args {
     /// Classify through a running `triage serve` (e.g. http://127.0.0.1:50051).
     #[arg(long, value_name = "URL")]
     server: Option<String>,
+    /// Bearer token for a server that requires authentication.
+    #[arg(
+        long,
+        env = "TRIAGE_SERVER_TOKEN",
+        hide_env_values = true,
+        requires = "server"
+    )]
+    server_token: Option<String>,
     /// Streams opened at once per chunk with --server.
     #[arg(long, default_value_t = 4)]
     server_streams: usize,
@@ -147,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (backend, version, queues) = match &args.server {
         Some(url) => {
-            let remote = Remote::connect(url, args.server_streams)?;
+            let remote = Remote::connect(url, args.server_streams, args.server_token.as_deref())?;
             let (version, queues) = remote.ruleset()?;
             (Backend::Remote(remote), version, queues)
         }

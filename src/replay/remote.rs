@@ -4,6 +4,7 @@
 //! server classifies them in parallel (it answers one stream in order); the answers are put
 //! back together in input order. A broken stream is fatal: records would otherwise be lost.
 
+use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
 use super::outcome::{Meta, Outcome};
@@ -57,11 +58,25 @@ pub struct Remote {
     /// Streams per chunk: the server answers each stream in order, so more streams use more
     /// of its cores.
     streams: usize,
+    /// `Bearer <token>` for servers that require authentication.
+    authorization: Option<MetadataValue<Ascii>>,
 }
 
 impl Remote {
-    /// Connects to `url` (e.g. `http://127.0.0.1:50051`), using `streams` streams per chunk.
-    pub fn connect(url: &str, streams: usize) -> Result<Remote, RemoteError> {
+    /// Connects to `url` (e.g. `http://127.0.0.1:50051`), using `streams` streams per chunk and
+    /// sending `token` as a bearer token when given.
+    pub fn connect(url: &str, streams: usize, token: Option<&str>) -> Result<Remote, RemoteError> {
+        let authorization = match token {
+            Some(t) => Some(
+                format!("Bearer {}", t.trim())
+                    .parse()
+                    .map_err(|_| RemoteError::Url {
+                        url: url.to_string(),
+                        reason: "the token is not valid header text".into(),
+                    })?,
+            ),
+            None => None,
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -81,17 +96,24 @@ impl Remote {
             runtime,
             client: TriageClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             streams: streams.max(1),
+            authorization,
         })
     }
 
     /// The serving ruleset's version and queue ids (to label the tables as the server sees them).
     pub fn ruleset(&self) -> Result<(String, Vec<String>), RemoteError> {
         let mut client = self.client.clone();
-        let rs = self
-            .runtime
-            .block_on(client.get_ruleset(pb::GetRulesetRequest {}))?
-            .into_inner();
+        let request = self.authorize(tonic::Request::new(pb::GetRulesetRequest {}));
+        let rs = self.runtime.block_on(client.get_ruleset(request))?.into_inner();
         Ok((rs.version, rs.queues.into_iter().map(|q| q.id).collect()))
+    }
+
+    /// Adds the bearer token, when there is one.
+    fn authorize<T>(&self, mut request: tonic::Request<T>) -> tonic::Request<T> {
+        if let Some(value) = &self.authorization {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        request
     }
 
     /// Classifies a chunk on the server; records that failed here pass through.
@@ -129,7 +151,9 @@ impl Remote {
                         .iter()
                         .map(|(_, meta, payload, _)| request(meta, payload))
                         .collect();
-                    tokio::spawn(send(self.client.clone(), requests))
+                    let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
+                    let request = self.authorize(tonic::Request::new(tokio_stream::iter(requests)));
+                    tokio::spawn(send(self.client.clone(), ids, request))
                 })
                 .collect();
             let mut answered = Vec::new();
@@ -160,13 +184,10 @@ impl Remote {
 /// Sends one part over its own stream and collects exactly one answer per request, in order.
 async fn send(
     mut client: TriageClient<Channel>,
-    requests: Vec<pb::ClassifyRequest>,
+    ids: Vec<String>,
+    requests: tonic::Request<tokio_stream::Iter<std::vec::IntoIter<pb::ClassifyRequest>>>,
 ) -> Result<Vec<pb::ClassifyResponse>, RemoteError> {
-    let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
-    let mut stream = client
-        .classify_stream(tokio_stream::iter(requests))
-        .await?
-        .into_inner();
+    let mut stream = client.classify_stream(requests).await?.into_inner();
     let mut responses = Vec::with_capacity(ids.len());
     while let Some(response) = stream.message().await? {
         let lost = |detail: String| RemoteError::Lost {

@@ -6,21 +6,25 @@ use std::path::Path;
 use super::{Format, SourceError, open};
 
 /// Recognises an input's format: a folder with `cur/` or `new/` is a maildir, any other folder
-/// a tree of `.eml` files; a file by its extension (`.gz` aside), else by its content.
+/// a tree of `.eml` files; a file by its extension (`.gz` aside), else by its content; `-`
+/// (stdin) is JSONL.
 pub fn detect(path: &Path) -> Result<Format, SourceError> {
     let open_error = |source| SourceError::Open {
         path: path.to_path_buf(),
         source,
     };
-    if path.as_os_str() != "-" {
-        let meta = std::fs::metadata(path).map_err(open_error)?;
-        if meta.is_dir() {
-            let maildir = path.join("cur").is_dir() || path.join("new").is_dir();
-            return Ok(if maildir { Format::Maildir } else { Format::Eml });
-        }
-        if let Some(format) = by_name(path) {
-            return Ok(format);
-        }
+    // Peeking at stdin would consume what the reader needs: stdin is JSONL unless --format
+    // says otherwise (gzip is still recognised).
+    if path.as_os_str() == "-" {
+        return Ok(Format::Jsonl);
+    }
+    let meta = std::fs::metadata(path).map_err(open_error)?;
+    if meta.is_dir() {
+        let maildir = path.join("cur").is_dir() || path.join("new").is_dir();
+        return Ok(if maildir { Format::Maildir } else { Format::Eml });
+    }
+    if let Some(format) = by_name(path) {
+        return Ok(format);
     }
     let mut reader = open(path).map_err(open_error)?;
     let head = reader.fill_buf().map_err(open_error)?;
