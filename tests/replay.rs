@@ -179,6 +179,7 @@ fn metrics_match_a_hand_computed_case() {
     assert!(close(&rule("billing.invoice")["precision"], 2.0 / 3.0));
     assert!(close(&rule("tech.plugin")["precision"], 0.5));
     assert!(s.get("changed").is_none(), "changed only with --compare-rules");
+    assert_eq!(s["unknown_labels"], serde_json::json!([]));
 }
 
 /// Identical rulesets change nothing; moving the invoice rule to `tech` changes the three
@@ -570,6 +571,13 @@ fn the_public_it_service_csv_replays_without_loss() {
     assert_eq!(s["total"].as_u64().unwrap() as usize, rows);
     let accuracy = s["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&accuracy));
+    assert!(
+        s["unknown_labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "Hardware")
+    );
 }
 
 mod server {

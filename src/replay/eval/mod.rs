@@ -256,6 +256,12 @@ impl Evaluation {
                 broken: c.broken,
             }
         });
+        let unknown_labels = self
+            .confusion
+            .keys()
+            .filter(|l| !self.queues.is_empty() && !self.queues.contains(l))
+            .cloned()
+            .collect();
         Summary {
             total: self.total,
             classified: self.classified,
@@ -266,6 +272,7 @@ impl Evaluation {
             changed: compare.as_ref().map(|c| c.changed),
             macro_f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
             queues,
+            unknown_labels,
             per_queue,
             confusion: self.confusion.clone(),
             distribution: self.distribution.clone(),

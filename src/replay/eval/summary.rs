@@ -29,6 +29,9 @@ pub struct Summary {
     pub macro_f1: Option<f64>,
     /// Queues in ruleset order, then any other label seen.
     pub queues: Vec<String>,
+    /// Labels that are not queues of the ruleset (a typo, or a corpus with its own labels):
+    /// records carrying them can never be right.
+    pub unknown_labels: Vec<String>,
     /// Per queue: precision, recall, F1, support (over labelled records) and how many were
     /// routed there (over all records).
     pub per_queue: BTreeMap<String, QueueScore>,

@@ -231,7 +231,23 @@ fn per_queue(page: &mut String, s: &Summary) {
             f1
         );
     }
-    page.push_str("</tbody></table></section>");
+    page.push_str("</tbody></table>");
+    if !s.unknown_labels.is_empty() {
+        let shown: Vec<String> = s.unknown_labels.iter().take(12).map(|l| esc(l)).collect();
+        let more = s.unknown_labels.len().saturating_sub(shown.len());
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        let _ = write!(
+            page,
+            r#"<p class="note warn">{} label(s) are not queues of this ruleset, so their records can never be right: {}{more}.</p>"#,
+            s.unknown_labels.len(),
+            shown.join(", ")
+        );
+    }
+    page.push_str("</section>");
 }
 
 fn calibration(page: &mut String, s: &Summary) {
@@ -321,7 +337,7 @@ fn rules(page: &mut String, s: &Summary) {
     let shown = s.rules.len().min(MAX_RULES);
     let _ = write!(
         page,
-        r#"<section><h2>Rule mass-check</h2><p class="note" style="margin:0 0 10px">The {shown} most-fired of {} rules. Precision: the share of a rule's labelled hits whose label is the rule's queue (for rules against a queue, low is good).</p><table><thead><tr><th>rule</th><th class="l" style="text-align:left">queue</th><th>fired</th><th>labelled</th><th>precision</th></tr></thead><tbody>"#,
+        r#"<section><h2>Rule mass-check</h2><p class="note" style="margin:0 0 10px">The {shown} most-fired of the {} rules that fired. Precision: the share of a rule's labelled hits whose label is the rule's queue (for rules against a queue, low is good).</p><table><thead><tr><th>rule</th><th class="l" style="text-align:left">queue</th><th>fired</th><th>labelled</th><th>precision</th></tr></thead><tbody>"#,
         s.rules.len()
     );
     for r in &s.rules[..shown] {
