@@ -17,8 +17,6 @@
 pub mod matcher;
 pub mod score;
 
-use std::collections::BTreeSet;
-
 pub use matcher::CompileError;
 use matcher::{Matcher, TermHit};
 
@@ -235,10 +233,22 @@ impl Engine {
     }
 
     fn evaluate(&self, hits: &[TermHit], prepared: &Prepared<'_>, language: Option<&str>) -> Vec<Fired> {
-        let candidates: BTreeSet<u32> = hits
+        let mut candidates: Vec<u32> = hits
             .iter()
             .flat_map(|h| self.triggers[h.term as usize].iter().copied())
             .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        // Most terms of a candidate rule are absent: a bit per term answers that without a search.
+        let mut present = vec![0u64; self.matcher.terms.len().div_ceil(64)];
+        for h in hits {
+            present[h.term as usize / 64] |= 1 << (h.term % 64);
+        }
+        let found = Found {
+            hits,
+            present: &present,
+            prepared,
+        };
         let mut fired = Vec::new();
         for r in candidates {
             let rule = &self.ruleset.rules[r as usize];
@@ -247,9 +257,7 @@ impl Engine {
             {
                 continue;
             }
-            if let Some((factor, decisive)) =
-                self.rule_factor(rule, &self.compiled[r as usize], hits, prepared)
-            {
+            if let Some((factor, decisive)) = self.rule_factor(rule, &self.compiled[r as usize], &found) {
                 fired.push(Fired {
                     rule: r as usize,
                     score: rule.weight * factor,
@@ -261,14 +269,8 @@ impl Engine {
     }
 
     /// The rule's field factor × breadth and its decisive hit, or `None` when it does not fire.
-    fn rule_factor(
-        &self,
-        rule: &Rule,
-        c: &CompiledRule,
-        hits: &[TermHit],
-        prepared: &Prepared<'_>,
-    ) -> Option<(f64, TermHit)> {
-        let best = |t: u32| best_hit(rule, t, hits, prepared);
+    fn rule_factor(&self, rule: &Rule, c: &CompiledRule, found: &Found<'_>) -> Option<(f64, TermHit)> {
+        let best = |t: u32| found.best(rule, t);
         if c.none.iter().any(|&t| best(t).is_some()) {
             return None;
         }
@@ -319,20 +321,39 @@ impl Engine {
     }
 }
 
-/// The best hit of term `t` among the fields `rule` reads, with its field weight.
-fn best_hit(rule: &Rule, t: u32, hits: &[TermHit], prepared: &Prepared<'_>) -> Option<(f64, TermHit)> {
-    let from = hits.partition_point(|h| h.term < t);
-    hits[from..]
-        .iter()
-        .take_while(|h| h.term == t)
-        .filter(|h| {
-            let header = (h.field == Field::Headers)
-                .then(|| prepared.header_names.get(h.header as usize).map(String::as_str))
-                .flatten();
-            rule.fields.reads(h.field, header)
-        })
-        .map(|h| (h.field.weight(), *h))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
+/// The terms found in a message, for rule evaluation.
+struct Found<'a> {
+    /// Sorted by term id, one per term, field and header.
+    hits: &'a [TermHit],
+    /// A bit per term id: found at all.
+    present: &'a [u64],
+    prepared: &'a Prepared<'a>,
+}
+
+impl Found<'_> {
+    /// The best hit of term `t` among the fields `rule` reads, with its field weight.
+    fn best(&self, rule: &Rule, t: u32) -> Option<(f64, TermHit)> {
+        if self.present[t as usize / 64] & (1 << (t % 64)) == 0 {
+            return None;
+        }
+        let from = self.hits.partition_point(|h| h.term < t);
+        self.hits[from..]
+            .iter()
+            .take_while(|h| h.term == t)
+            .filter(|h| {
+                let header = (h.field == Field::Headers)
+                    .then(|| {
+                        self.prepared
+                            .header_names
+                            .get(h.header as usize)
+                            .map(String::as_str)
+                    })
+                    .flatten();
+                rule.fields.reads(h.field, header)
+            })
+            .map(|h| (h.field.weight(), *h))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+    }
 }
 
 fn prepare(message: &Message) -> Prepared<'_> {

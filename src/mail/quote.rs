@@ -174,7 +174,7 @@ const ATTRIBUTION_VERBS: [&str; 7] = [
 ];
 
 fn may_attribute(line: &str) -> bool {
-    let lower = line.to_lowercase();
+    let lower = line.to_ascii_lowercase();
     ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
 }
 
