@@ -179,12 +179,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..RunOptions::default()
     };
 
-    let mut out: Box<dyn Write> = match &args.output {
+    let mut out: Box<dyn Write + Send> = match &args.output {
         Some(path) => Box::new(BufWriter::with_capacity(
             1 << 20,
             File::create(path).with_context(|| format!("creating {}", path.display()))?,
         )),
-        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout().lock())),
+        None => Box::new(BufWriter::with_capacity(1 << 20, std::io::stdout())),
     };
     let mut changes = match &args.changes {
         Some(path) => Some(BufWriter::new(

@@ -81,13 +81,15 @@ pub fn run(
     reader: Reader,
     classifier: &Classifier,
     options: &RunOptions,
-    out: &mut dyn Write,
-    mut observe: impl FnMut(&Outcome) -> Result<(), ReplayError>,
+    out: &mut (dyn Write + Send),
+    mut observe: impl FnMut(&Outcome) -> Result<(), ReplayError> + Send,
 ) -> Result<Stats, ReplayError> {
     let started = Instant::now();
-    let mut stats = Stats::default();
     let (tx, rx) = mpsc::sync_channel::<Vec<Unit>>(QUEUED_CHUNKS);
-    std::thread::scope(|scope| {
+    // Writing and evaluating run on their own thread, one chunk behind classification, so
+    // the workers never wait for the sequential part.
+    let (done_tx, done_rx) = mpsc::sync_channel::<Vec<Outcome>>(1);
+    let mut stats = std::thread::scope(|scope| {
         scope.spawn(move || {
             let mut chunk = Vec::new();
             let mut bytes = 0;
@@ -99,7 +101,7 @@ pub fn run(
                 chunk.push(unit);
                 if chunk.len() >= options.chunk_records || bytes >= options.chunk_bytes {
                     bytes = 0;
-                    // The receiver is gone only when writing failed; stop reading then.
+                    // The receiver is gone only when replay failed; stop reading then.
                     if tx.send(std::mem::take(&mut chunk)).is_err() {
                         return;
                     }
@@ -109,22 +111,43 @@ pub fn run(
                 let _ = tx.send(chunk);
             }
         });
-        for chunk in rx {
-            for outcome in classifier.classify(chunk)? {
-                stats.total += 1;
-                if outcome.result.is_ok() {
-                    stats.classified += 1;
-                } else {
-                    stats.errors += 1;
+        let writer = scope.spawn(move || {
+            let mut stats = Stats::default();
+            for outcomes in done_rx {
+                for outcome in outcomes {
+                    stats.total += 1;
+                    if outcome.result.is_ok() {
+                        stats.classified += 1;
+                    } else {
+                        stats.errors += 1;
+                    }
+                    out.write_all(outcome.line.as_bytes())
+                        .map_err(ReplayError::Output)?;
+                    out.write_all(b"\n").map_err(ReplayError::Output)?;
+                    observe(&outcome)?;
                 }
-                out.write_all(outcome.line.as_bytes())
-                    .map_err(ReplayError::Output)?;
-                out.write_all(b"\n").map_err(ReplayError::Output)?;
-                observe(&outcome)?;
+            }
+            out.flush().map_err(ReplayError::Output)?;
+            Ok::<Stats, ReplayError>(stats)
+        });
+        let mut classified = Ok(());
+        for chunk in rx {
+            match classifier.classify(chunk) {
+                // A closed channel means the writer failed; its error is reported below.
+                Ok(outcomes) => {
+                    if done_tx.send(outcomes).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    classified = Err(e);
+                    break;
+                }
             }
         }
-        out.flush().map_err(ReplayError::Output)?;
-        Ok::<(), ReplayError>(())
+        drop(done_tx);
+        let written = writer.join().expect("the writer thread does not panic");
+        classified.and(written)
     })?;
     stats.elapsed = started.elapsed();
     Ok(stats)
