@@ -10,6 +10,7 @@
 //!
 //! Nothing here knows about gRPC; the server is an adapter over this library.
 
+pub mod calibrate;
 pub mod engine;
 pub mod mail;
 pub mod message;

@@ -3,6 +3,7 @@
 
 mod check;
 mod classify;
+mod input;
 mod replay;
 mod serve;
 

@@ -12,22 +12,15 @@ use std::process::ExitCode;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
-use triage::mail::Limits;
 use triage::replay::run::{self, Classifier, RunOptions};
-use triage::replay::source::{CsvOptions, Reader, SourceOptions};
-use triage::replay::{Backend, Evaluation, Format, Shard, Stats, Summary, remote::Remote, report};
+use triage::replay::{Backend, Evaluation, Shard, Stats, Summary, remote::Remote, report};
 use triage::{Engine, RuleSet};
 
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Input file or folder (repeatable): JSONL, CSV, mbox, maildir, a folder of .eml; .gz is
-    /// read transparently; `-` for stdin.
-    #[arg(long, short, required = true)]
-    input: Vec<PathBuf>,
-    /// Force the format of every input (jsonl, csv, mbox, maildir, eml); detected otherwise.
-    #[arg(long)]
-    format: Option<Format>,
+    #[command(flatten)]
+    inputs: super::input::InputArgs,
     /// Where to write one JSON record per input record (default: stdout).
     #[arg(long, short)]
     output: Option<PathBuf>,
@@ -66,57 +59,9 @@ pub struct Args {
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Largest record (line, row or message) accepted, in bytes.
-    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
-    max_message_bytes: usize,
     /// Records per chunk (memory is bounded by about three chunks).
     #[arg(long, default_value_t = RunOptions::default().chunk_records, hide = true)]
     chunk: usize,
-    #[command(flatten)]
-    csv: Box<CsvArgs>,
-}
-
-/// CSV column names and delimiter.
-#[derive(Debug, clap::Args)]
-struct CsvArgs {
-    /// CSV column holding the id.
-    #[arg(long, default_value = "id")]
-    csv_id: String,
-    /// CSV column holding the subject.
-    #[arg(long, default_value = "subject")]
-    csv_subject: String,
-    /// CSV column holding the body.
-    #[arg(long, default_value = "body")]
-    csv_body: String,
-    /// CSV column holding the sender.
-    #[arg(long, default_value = "from")]
-    csv_from: String,
-    /// CSV column holding the recipients.
-    #[arg(long, default_value = "to")]
-    csv_to: String,
-    /// CSV column holding the expected queue.
-    #[arg(long, default_value = "label")]
-    csv_label: String,
-    /// CSV column holding the language.
-    #[arg(long, default_value = "language")]
-    csv_language: String,
-    /// CSV column holding a whole RFC 5322 message.
-    #[arg(long, default_value = "raw")]
-    csv_raw: String,
-    /// One CSV column with all the text, read as the body.
-    #[arg(long)]
-    csv_text: Option<String>,
-    /// CSV delimiter: one character, or `tab` (default `,`; tab for .tsv).
-    #[arg(long, value_parser = delimiter)]
-    csv_delimiter: Option<u8>,
-}
-
-fn delimiter(s: &str) -> Result<u8, String> {
-    match s {
-        "tab" | "\\t" | "\t" => Ok(b'\t'),
-        _ if s.len() == 1 => Ok(s.as_bytes()[0]),
-        _ => Err(format!("expected one ASCII character or `tab`, got `{s}`")),
-    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -126,28 +71,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .build_global()
             .context("starting the worker threads")?;
     }
-    let limits = Limits {
-        max_message_bytes: args.max_message_bytes,
-        ..Limits::default()
-    };
-    let c = &args.csv;
-    let source = SourceOptions {
-        format: args.format,
-        csv: CsvOptions {
-            delimiter: c.csv_delimiter,
-            id: c.csv_id.clone(),
-            subject: c.csv_subject.clone(),
-            body: c.csv_body.clone(),
-            from: c.csv_from.clone(),
-            to: c.csv_to.clone(),
-            label: c.csv_label.clone(),
-            language: c.csv_language.clone(),
-            raw: c.csv_raw.clone(),
-            text: c.csv_text.clone(),
-        },
-        max_record_bytes: args.max_message_bytes,
-    };
-    let reader = Reader::open(&args.input, source)?;
+    let limits = args.inputs.limits();
+    let reader = args.inputs.open()?;
 
     let candidate = match &args.compare_rules {
         Some(dir) => Some(Engine::new(RuleSet::load(dir)?)?),
@@ -212,7 +137,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let context = report::Context {
         ruleset_version: version,
         compare_version,
-        inputs: args.input.iter().map(|p| p.display().to_string()).collect(),
+        inputs: args
+            .inputs
+            .input
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
         shard: args.shard.map(|s| s.to_string()),
         elapsed_seconds: stats.elapsed.as_secs_f64(),
     };

@@ -1,0 +1,211 @@
+//! Fitting the score → confidence mapping on labelled history, and auto-route thresholds.
+//!
+//! **Temperature scaling.** The engine's confidence is `softmax(scores / T)` over every queue
+//! (see [`crate::engine::score`]). Calibration fits the one parameter `T` by maximum likelihood
+//! of the labels. One parameter cannot overfit a few hundred tickets, it never changes which
+//! queue wins (so accuracy is untouched), and the softmax keeps "no evidence" and "two queues
+//! alike" low by construction. Isotonic regression would bend the curve freely but needs
+//! thousands of labelled tickets per bin to be trustworthy; Platt scaling on the winner's score
+//! alone would ignore the runner-up.
+//!
+//! A weak log-normal prior on `1/T` around the ruleset's current value keeps the fit finite
+//! when every labelled ticket is right (a perfectly separable set drives the likelihood
+//! towards `T → 0`, certainty nobody should trust).
+//!
+//! **Cross-validation.** Reported calibration is measured out of fold: each ticket's
+//! confidence comes from a `T` fitted without its fold ([`folds`] assigns folds by position).
+
+mod reliability;
+
+pub use reliability::{Bin, Reliability};
+
+/// One labelled classification: every queue's score, the right queue and the chosen one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Score of every queue, in ruleset order.
+    pub scores: Vec<f64>,
+    /// Index of the labelled (right) queue.
+    pub gold: usize,
+    /// Index of the queue the engine chose.
+    pub chosen: usize,
+}
+
+impl Sample {
+    /// The confidence of the chosen queue at temperature `t`.
+    pub fn confidence(&self, t: f64) -> f64 {
+        crate::engine::score::softmax(&self.scores, t)[self.chosen]
+    }
+
+    /// Whether the engine chose the labelled queue.
+    pub fn correct(&self) -> bool {
+        self.chosen == self.gold
+    }
+}
+
+/// Bounds on the fitted temperature.
+const T_MIN: f64 = 0.05;
+const T_MAX: f64 = 50.0;
+/// Strength of the prior on `ln(1/T)` (in pseudo-observations of unit variance).
+const PRIOR_WEIGHT: f64 = 2.0;
+
+/// Negative log-likelihood of the labels at temperature `t`, plus the prior around `t0`.
+pub fn objective(samples: &[Sample], t: f64, t0: f64) -> f64 {
+    let nll: f64 = samples
+        .iter()
+        .map(|s| {
+            -crate::engine::score::softmax(&s.scores, t)[s.gold]
+                .max(1e-12)
+                .ln()
+        })
+        .sum();
+    let d = (1.0 / t).ln() - (1.0 / t0).ln();
+    nll + 0.5 * PRIOR_WEIGHT * d * d
+}
+
+/// The temperature that best explains the labels (maximum a posteriori; `t0` is the prior's
+/// centre, usually the ruleset's current temperature).
+///
+/// The likelihood is log-concave in `1/T`, so a golden-section search over `ln(1/T)` finds
+/// the optimum.
+pub fn fit_temperature(samples: &[Sample], t0: f64) -> f64 {
+    if samples.is_empty() {
+        return t0;
+    }
+    let f = |u: f64| objective(samples, 1.0 / u.exp(), t0);
+    let (mut a, mut b) = ((1.0 / T_MAX).ln(), (1.0 / T_MIN).ln());
+    let phi = (5f64.sqrt() - 1.0) / 2.0;
+    let mut c = b - phi * (b - a);
+    let mut d = a + phi * (b - a);
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..100 {
+        if (b - a).abs() < 1e-6 {
+            break;
+        }
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - phi * (b - a);
+            fc = f(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + phi * (b - a);
+            fd = f(d);
+        }
+    }
+    1.0 / ((a + b) / 2.0).exp()
+}
+
+/// The fold (0..k) of the sample at `position`: a fixed hash, so folds are balanced, do not
+/// follow the input's order, and are the same on every run.
+pub fn fold_of(position: usize, k: usize) -> usize {
+    let mut x = position as u64 ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((x ^ (x >> 31)) % k.max(1) as u64) as usize
+}
+
+/// Indices of each fold's test and training samples.
+pub fn folds(n: usize, k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
+    (0..k)
+        .map(|f| (0..n).partition::<Vec<usize>, _>(|&i| fold_of(i, k) == f))
+        .collect()
+}
+
+/// Out-of-fold results of k-fold cross-validation.
+#[derive(Debug, Clone)]
+pub struct CrossValidation {
+    /// Each sample's confidence from the temperature fitted without its fold.
+    pub confidences: Vec<f64>,
+    /// The temperature fitted for each fold.
+    pub temperatures: Vec<f64>,
+}
+
+/// Fits the temperature k times, each time without one fold, and scores that fold.
+pub fn cross_validate(samples: &[Sample], k: usize, t0: f64) -> CrossValidation {
+    let mut confidences = vec![0.0; samples.len()];
+    let mut temperatures = Vec::with_capacity(k);
+    for (test, train) in folds(samples.len(), k.max(2)) {
+        let training: Vec<Sample> = train.iter().map(|&i| samples[i].clone()).collect();
+        let t = fit_temperature(&training, t0);
+        temperatures.push(t);
+        for i in test {
+            confidences[i] = samples[i].confidence(t);
+        }
+    }
+    CrossValidation {
+        confidences,
+        temperatures,
+    }
+}
+
+/// A proposed auto-route threshold for one queue.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ThresholdProposal {
+    /// The queue.
+    pub queue: String,
+    /// The threshold in force now.
+    pub current: f64,
+    /// The lowest threshold whose auto-routed verdicts reach the target precision; 1.0 when
+    /// none does (route nothing automatically).
+    pub threshold: f64,
+    /// Precision of the verdicts at or above it.
+    pub precision: Option<f64>,
+    /// Share of the queue's verdicts that would be auto-routed.
+    pub coverage: f64,
+    /// Verdicts for the queue in the data.
+    pub support: usize,
+}
+
+/// Proposes, per queue, the lowest threshold at which verdicts for that queue reach
+/// `target` precision (on the given confidences, which should be out of fold).
+pub fn propose_thresholds(
+    samples: &[Sample],
+    confidences: &[f64],
+    queues: &[(String, f64)],
+    target: f64,
+) -> Vec<ThresholdProposal> {
+    queues
+        .iter()
+        .enumerate()
+        .map(|(q, (id, current))| {
+            let mut verdicts: Vec<(f64, bool)> = samples
+                .iter()
+                .zip(confidences)
+                .filter(|(s, _)| s.chosen == q)
+                .map(|(s, &c)| (c, s.correct()))
+                .collect();
+            verdicts.sort_by(|a, b| b.0.total_cmp(&a.0));
+            let support = verdicts.len();
+            let (mut right, mut best) = (0usize, None);
+            for (n, &(c, ok)) in verdicts.iter().enumerate() {
+                right += usize::from(ok);
+                let ties_follow = verdicts.get(n + 1).is_some_and(|next| next.0 == c);
+                if !ties_follow && right as f64 / (n + 1) as f64 >= target {
+                    best = Some((c, right as f64 / (n + 1) as f64, n + 1));
+                }
+            }
+            let (threshold, precision, covered) = match best {
+                Some((c, p, n)) => (c, Some(p), n),
+                None => (1.0, None, 0),
+            };
+            ThresholdProposal {
+                queue: id.clone(),
+                current: *current,
+                threshold: (threshold * 10_000.0).floor() / 10_000.0,
+                precision,
+                coverage: if support == 0 {
+                    0.0
+                } else {
+                    covered as f64 / support as f64
+                },
+                support,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

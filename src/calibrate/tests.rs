@@ -1,0 +1,121 @@
+use super::*;
+
+/// Samples whose true confidence is known: the gold queue is drawn with probability
+/// softmax(scores / t_true), deterministically spread over the cumulative distribution.
+fn synthetic(t_true: f64, n: usize) -> Vec<Sample> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let strength = 1.0 + (i % 7) as f64;
+        let scores = vec![strength, strength * 0.4, 0.0, 0.0];
+        let p = crate::engine::score::softmax(&scores, t_true);
+        // A low-discrepancy draw (golden ratio sequence) instead of a random generator.
+        let u = (i as f64 * 0.618_033_988_75).fract();
+        let mut acc = 0.0;
+        let gold = p.iter().position(|&pi| {
+            acc += pi;
+            u < acc
+        });
+        out.push(Sample {
+            scores,
+            gold: gold.unwrap_or(3),
+            chosen: 0,
+        });
+    }
+    out
+}
+
+#[test]
+fn the_fitted_temperature_recovers_the_true_one() {
+    let samples = synthetic(2.5, 4000);
+    let t = fit_temperature(&samples, 1.0);
+    assert!((t - 2.5).abs() < 0.25, "fitted {t}");
+}
+
+#[test]
+fn a_perfectly_separable_set_does_not_drive_the_temperature_to_zero() {
+    let samples: Vec<Sample> = (0..50)
+        .map(|_| Sample {
+            scores: vec![4.0, 0.0, 0.0],
+            gold: 0,
+            chosen: 0,
+        })
+        .collect();
+    let t = fit_temperature(&samples, 1.5);
+    assert!(t > T_MIN * 2.0, "fitted {t}");
+    assert!(t < 1.5, "all right: confidence should rise, fitted {t}");
+}
+
+#[test]
+fn cross_validated_calibration_on_well_specified_data_is_low() {
+    let samples = synthetic(2.0, 3000);
+    let cv = cross_validate(&samples, 5, 1.0);
+    let ece = Reliability::from_pairs(
+        cv.confidences
+            .iter()
+            .zip(&samples)
+            .map(|(&c, s)| (c, s.correct())),
+    )
+    .ece()
+    .unwrap();
+    assert!(ece < 0.03, "ece {ece}");
+    let miscalibrated = Reliability::from_pairs(samples.iter().map(|s| (s.confidence(0.5), s.correct())))
+        .ece()
+        .unwrap();
+    assert!(miscalibrated > ece * 3.0, "{miscalibrated} vs {ece}");
+}
+
+#[test]
+fn cross_validation_never_trains_on_its_test_fold() {
+    for (test, train) in folds(1000, 5) {
+        assert!(!test.is_empty() && !train.is_empty());
+        assert!(test.iter().all(|i| !train.contains(i)));
+        assert_eq!(test.len() + train.len(), 1000);
+    }
+    let mut seen = vec![0; 1000];
+    for (test, _) in folds(1000, 5) {
+        for i in test {
+            seen[i] += 1;
+        }
+    }
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "every sample is tested exactly once"
+    );
+}
+
+#[test]
+fn proposed_thresholds_reach_the_requested_precision() {
+    // Queue 0: right above 0.8, wrong below; queue 1: never reaches 95%.
+    let mut samples = Vec::new();
+    let mut confidences = Vec::new();
+    for i in 0..100 {
+        let c = i as f64 / 100.0;
+        samples.push(Sample {
+            scores: vec![],
+            gold: if c >= 0.8 { 0 } else { 1 },
+            chosen: 0,
+        });
+        confidences.push(c);
+        samples.push(Sample {
+            scores: vec![],
+            gold: if i % 2 == 0 { 1 } else { 0 },
+            chosen: 1,
+        });
+        confidences.push(c);
+    }
+    let queues = [("a".to_string(), 0.7), ("b".to_string(), 0.7)];
+    let p = propose_thresholds(&samples, &confidences, &queues, 0.95);
+    assert!((p[0].threshold - 0.8).abs() < 0.02, "{p:?}");
+    assert!(p[0].precision.unwrap() >= 0.95);
+    assert!((p[0].coverage - 0.2).abs() < 0.02);
+    assert_eq!(p[1].threshold, 1.0);
+    assert_eq!(p[1].coverage, 0.0);
+}
+
+#[test]
+fn ece_is_the_weighted_gap_between_confidence_and_accuracy() {
+    let r = Reliability::from_pairs([(0.9, true), (0.9, false), (0.2, false), (0.2, false)]);
+    // Bin 9: confidence 0.9, accuracy 0.5 → gap 0.4 × 2/4; bin 2: 0.2 vs 0 → 0.2 × 2/4.
+    assert!((r.ece().unwrap() - 0.3).abs() < 1e-9);
+    assert_eq!(r.bins()[9].count, 2);
+}
