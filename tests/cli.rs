@@ -191,3 +191,66 @@ fn usage_errors_exit_with_code_2() {
     let out = triage(&["classify", "--no-such-flag"], root(), b"");
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn calibrate_measures_before_and_after_and_writes_only_when_asked() {
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") && path.file_name().unwrap() != "calibration.toml" {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let tickets = root().join("tests/data/dev/tickets.jsonl");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "calibrate",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "--input",
+            tickets.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let dry: Vec<String> = args(&["--dry-run"]);
+    let out = triage(&dry.iter().map(String::as_str).collect::<Vec<_>>(), root(), b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let s = &json_lines(&out)[0];
+    assert_eq!(s["labelled"], 120);
+    assert!(s["written"].is_null());
+    for key in [
+        "temperature",
+        "ece_before",
+        "ece_cv",
+        "reliability_before",
+        "reliability_cv",
+        "fold_temperatures",
+    ] {
+        assert!(!s[key].is_null(), "{key} missing: {s}");
+    }
+    assert_eq!(s["fold_temperatures"].as_array().unwrap().len(), 5);
+    assert!(!rules.path().join("calibration.toml").exists());
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let thresholds = elsewhere.path().join("proposal.toml");
+    let write: Vec<String> = args(&[
+        "--target-precision",
+        "0.9",
+        "--thresholds-out",
+        thresholds.to_str().unwrap(),
+    ]);
+    let out = triage(&write.iter().map(String::as_str).collect::<Vec<_>>(), root(), b"");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let written = std::fs::read_to_string(rules.path().join("calibration.toml")).unwrap();
+    assert!(written.contains("[calibration]\ntemperature = "), "{written}");
+    let proposal = std::fs::read_to_string(&thresholds).unwrap();
+    assert_eq!(proposal.matches("[[proposal]]").count(), 9, "{proposal}");
+    // The calibrated ruleset still loads and carries a new version.
+    let check = triage(&["check-rules", rules.path().to_str().unwrap()], root(), b"");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}

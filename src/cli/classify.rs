@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
+use triage::engine::explain::explain;
 use triage::mail::{self, Limits};
 use triage::{Engine, Message, Ticket};
 
@@ -17,6 +18,9 @@ pub struct Args {
     /// Read ticket objects, one JSON object per line, and print one verdict line per input line.
     #[arg(long)]
     jsonl: bool,
+    /// Print a human-readable account of each verdict instead of JSON.
+    #[arg(long)]
+    explain: bool,
     /// Files to classify (raw emails or plain text); `-` or none for stdin.
     files: Vec<PathBuf>,
 }
@@ -25,16 +29,47 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let engine = super::load_engine(args.rules.as_ref())?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
+    let mode = if args.explain { Mode::Explain } else { Mode::Json };
     let ok = if args.jsonl {
-        classify_jsonl(&engine, &args.files, &mut out)?
+        classify_jsonl(&engine, &args.files, mode, &mut out)?
     } else {
-        classify_files(&engine, &args.files, &mut out)?
+        classify_files(&engine, &args.files, mode, &mut out)?
     };
     out.flush()?;
     Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-fn classify_files(engine: &Engine, files: &[PathBuf], out: &mut impl Write) -> anyhow::Result<bool> {
+/// What to print for each verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One compact JSON object per line.
+    Json,
+    /// A human-readable explanation.
+    Explain,
+}
+
+/// Classifies one message and writes the verdict in the chosen form.
+fn emit(
+    engine: &Engine,
+    id: &str,
+    message: &Message,
+    mode: Mode,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let verdict = engine.classify(id, message);
+    match mode {
+        Mode::Json => writeln!(out, "{}", serde_json::to_string(&verdict)?)?,
+        Mode::Explain => writeln!(out, "{}", explain(engine.ruleset(), message, &verdict))?,
+    }
+    Ok(())
+}
+
+fn classify_files(
+    engine: &Engine,
+    files: &[PathBuf],
+    mode: Mode,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
     let limits = Limits::default();
@@ -47,22 +82,26 @@ fn classify_files(engine: &Engine, files: &[PathBuf], out: &mut impl Write) -> a
         } else {
             std::fs::read(path)
         };
-        let record = match raw
+        let parsed = raw
             .map_err(|e| e.to_string())
-            .and_then(|raw| mail::parse(&raw, &limits).map_err(|e| e.to_string()))
-        {
-            Ok(message) => serde_json::to_value(engine.classify(&id, &message))?,
+            .and_then(|raw| mail::parse(&raw, &limits).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(message) => emit(engine, &id, &message, mode, out)?,
             Err(error) => {
                 ok = false;
-                json!({ "id": id, "error": error })
+                writeln!(out, "{}", json!({ "id": id, "error": error }))?;
             }
-        };
-        writeln!(out, "{record}")?;
+        }
     }
     Ok(ok)
 }
 
-fn classify_jsonl(engine: &Engine, files: &[PathBuf], out: &mut impl Write) -> anyhow::Result<bool> {
+fn classify_jsonl(
+    engine: &Engine,
+    files: &[PathBuf],
+    mode: Mode,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
     let mut ok = true;
     let stdin = [PathBuf::from("-")];
     let files = if files.is_empty() { &stdin[..] } else { files };
@@ -72,12 +111,17 @@ fn classify_jsonl(engine: &Engine, files: &[PathBuf], out: &mut impl Write) -> a
         } else {
             Box::new(std::io::BufReader::new(std::fs::File::open(path)?))
         };
-        ok &= classify_lines(engine, reader, out)?;
+        ok &= classify_lines(engine, reader, mode, out)?;
     }
     Ok(ok)
 }
 
-fn classify_lines(engine: &Engine, mut reader: impl BufRead, out: &mut impl Write) -> anyhow::Result<bool> {
+fn classify_lines(
+    engine: &Engine,
+    mut reader: impl BufRead,
+    mode: Mode,
+    out: &mut impl Write,
+) -> anyhow::Result<bool> {
     let mut ok = true;
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -87,14 +131,13 @@ fn classify_lines(engine: &Engine, mut reader: impl BufRead, out: &mut impl Writ
             break;
         }
         line_no += 1;
-        let record = match parse_ticket(&buf) {
-            Ok(ticket) => serde_json::to_value(engine.classify(&ticket.id, &Message::from_ticket(&ticket)))?,
+        match parse_ticket(&buf) {
+            Ok(ticket) => emit(engine, &ticket.id, &Message::from_ticket(&ticket), mode, out)?,
             Err((id, error)) => {
                 ok = false;
-                json!({ "id": id, "line": line_no, "error": error })
+                writeln!(out, "{}", json!({ "id": id, "line": line_no, "error": error }))?;
             }
-        };
-        writeln!(out, "{record}")?;
+        }
     }
     Ok(ok)
 }

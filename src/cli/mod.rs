@@ -1,6 +1,7 @@
 //! Subcommands of the `triage` binary. Results go to stdout (one JSON object per line); logs,
 //! diagnostics and progress go to stderr. Exit codes: 0 success, 1 bad input or rules, 2 usage.
 
+mod calibrate;
 mod check;
 mod classify;
 mod input;
@@ -33,6 +34,8 @@ enum Command {
     Serve(serve::Args),
     /// Replay historic tickets: verdicts, evaluation, ruleset diff and reports.
     Replay(replay::Args),
+    /// Fit the score-to-confidence mapping on labelled history; propose thresholds.
+    Calibrate(calibrate::Args),
 }
 
 /// Sets up logging to stderr: `RUST_LOG` wins, then `--log-level`, then `warn`.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::CheckRules(args) => check::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Calibrate(args) => calibrate::run(args),
     }
 }
 

@@ -14,6 +14,7 @@
 //!   a message that says "invoice", "VAT" and "billing address" is more clearly about billing
 //!   than one that says "invoice" once.
 
+pub mod explain;
 pub mod matcher;
 pub mod score;
 

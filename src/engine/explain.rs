@@ -1,0 +1,223 @@
+//! A human-readable account of a verdict: the decisive evidence in context, every queue's
+//! score, the margin to the runner-up, and why review is needed (or not).
+
+use std::fmt::Write as _;
+
+use crate::message::Message;
+use crate::rules::RuleSet;
+use crate::verdict::Verdict;
+
+/// Characters of context shown on each side of a match.
+const CONTEXT: usize = 40;
+
+/// Explains `verdict`, which `ruleset` gave for `message`.
+pub fn explain(ruleset: &RuleSet, message: &Message, verdict: &Verdict) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}: {} (confidence {:.2})",
+        verdict.id, verdict.queue, verdict.confidence
+    );
+    if !verdict.destination.is_empty() {
+        let _ = writeln!(out, "  destination: {}", verdict.destination);
+    }
+    let language = if verdict.language.is_empty() {
+        "unknown"
+    } else {
+        &verdict.language
+    };
+    let _ = writeln!(out, "  language: {language}; ruleset {}", verdict.ruleset_version);
+
+    let _ = writeln!(out, "\nscores:");
+    for r in &verdict.ranking {
+        let _ = writeln!(
+            out,
+            "  {:<20} {:>8.2}   confidence {:.3}",
+            r.queue, r.score, r.confidence
+        );
+    }
+    let runner_up = verdict.ranking.get(1);
+    match runner_up {
+        Some(second) => {
+            let margin = verdict.ranking[0].score - second.score;
+            let _ = writeln!(out, "  margin to {}: {margin:.2}", second.queue);
+        }
+        None => {
+            let _ = writeln!(out, "  no other queue has evidence");
+        }
+    }
+
+    let _ = writeln!(out, "\nevidence (strongest first):");
+    if verdict.hits.is_empty() {
+        let fallback = &ruleset.queues[ruleset.fallback].id;
+        let _ = writeln!(
+            out,
+            "  none: no rule matched, so the fallback queue {fallback} was chosen"
+        );
+    }
+    for h in &verdict.hits {
+        let mark = if h.queue == verdict.queue {
+            "+"
+        } else if h.weight < 0.0 {
+            "-"
+        } else {
+            " "
+        };
+        let _ = writeln!(
+            out,
+            " {mark}{:>+7.2}  {:<34} -> {:<18} [{}]",
+            h.weight, h.rule, h.queue, h.field
+        );
+        let _ = writeln!(out, "            {}", context(message, &h.field, &h.matched));
+    }
+
+    let threshold = ruleset
+        .queue_index(&verdict.queue)
+        .map_or(0.0, |q| ruleset.queues[q].threshold);
+    let _ = writeln!(out);
+    if verdict.needs_review {
+        let why = if verdict.hits.is_empty() {
+            "there is no evidence at all".to_string()
+        } else if let Some(second) = runner_up.filter(|s| s.confidence > 0.2) {
+            format!(
+                "{} competes with {:.2} confidence",
+                second.queue, second.confidence
+            )
+        } else {
+            "the evidence is weak".to_string()
+        };
+        let _ = writeln!(
+            out,
+            "needs review: confidence {:.2} is below the {} threshold {threshold:.2}; {why}",
+            verdict.confidence, verdict.queue
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "auto-route: confidence {:.2} is at or above the {} threshold {threshold:.2}",
+            verdict.confidence, verdict.queue
+        );
+    }
+    for note in &verdict.notes {
+        let _ = writeln!(out, "note: {note}");
+    }
+    out
+}
+
+/// The matched text with some of its surroundings, on one line.
+fn context(message: &Message, field: &str, matched: &str) -> String {
+    let header_text;
+    let text: &str = match field {
+        "subject" => &message.subject,
+        "body" => &message.body,
+        "quoted" => &message.quoted,
+        "signature" => &message.signature,
+        "from" => &message.from,
+        _ => {
+            let name = field.strip_prefix("header:").unwrap_or(field);
+            header_text = message
+                .headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| match field {
+                    "to" => message.to.join(", "),
+                    "cc" => message.cc.join(", "),
+                    "attachment_names" => message.attachment_names.join(", "),
+                    _ => String::new(),
+                });
+            &header_text
+        }
+    };
+    let Some(at) = text.find(matched).filter(|_| !matched.is_empty()) else {
+        return format!("«{matched}»");
+    };
+    let start = text[..at]
+        .char_indices()
+        .rev()
+        .nth(CONTEXT - 1)
+        .map_or(0, |(i, _)| i);
+    let end_from = at + matched.len();
+    let end = text[end_from..]
+        .char_indices()
+        .nth(CONTEXT)
+        .map_or(text.len(), |(i, _)| end_from + i);
+    // Collapse line breaks and runs of spaces, keeping a space where there was one.
+    let one_line = |s: &str| {
+        let mut line = String::with_capacity(s.len());
+        for c in s.chars() {
+            if c.is_whitespace() {
+                if !line.ends_with(' ') {
+                    line.push(' ');
+                }
+            } else {
+                line.push(c);
+            }
+        }
+        line
+    };
+    format!(
+        "{}{}«{}»{}{}",
+        if start > 0 { "…" } else { "" },
+        one_line(&text[start..at]),
+        matched,
+        one_line(&text[end_from..end]),
+        if end < text.len() { "…" } else { "" }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Engine, Ticket};
+
+    #[test]
+    fn the_explanation_names_scores_margin_evidence_and_review_reason() {
+        let engine = Engine::new(RuleSet::builtin()).unwrap();
+        let ticket = Ticket {
+            id: "x".into(),
+            subject: "Rechnung".into(),
+            body: "Die Rechnung für März enthält eine falsche USt-IdNr., bitte korrigieren.".into(),
+            ..Ticket::default()
+        };
+        let message = Message::from_ticket(&ticket);
+        let verdict = engine.classify("x", &message);
+        let text = explain(engine.ruleset(), &message, &verdict);
+        assert!(text.starts_with("x: contract"), "{text}");
+        assert!(text.contains("scores:") && text.contains("contract"), "{text}");
+        assert!(text.contains("«Rechnung»"), "{text}");
+        assert!(
+            text.contains("auto-route") || text.contains("needs review"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_message_without_evidence_says_the_fallback_decided() {
+        let engine = Engine::new(RuleSet::builtin()).unwrap();
+        let message = Message::from_ticket(&Ticket {
+            body: "zzz qqq".into(),
+            ..Ticket::default()
+        });
+        let verdict = engine.classify("y", &message);
+        let text = explain(engine.ruleset(), &message, &verdict);
+        assert!(text.contains("no rule matched"), "{text}");
+        assert!(
+            text.contains("needs review") && text.contains("no evidence at all"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn context_shows_the_surroundings_of_a_match() {
+        let message = Message {
+            body: "a ".repeat(60) + "the widget is gone " + &"b ".repeat(60),
+            ..Message::default()
+        };
+        let c = context(&message, "body", "widget");
+        assert!(
+            c.starts_with('…') && c.ends_with('…') && c.contains("the «widget» is gone"),
+            "{c}"
+        );
+    }
+}
