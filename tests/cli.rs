@@ -254,3 +254,61 @@ fn calibrate_measures_before_and_after_and_writes_only_when_asked() {
         String::from_utf8_lossy(&check.stderr)
     );
 }
+
+#[test]
+fn serve_configuration_precedence_is_flag_then_environment_then_file_then_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        "listen = \"127.0.0.1:6000\"\nmax_concurrency = 8\nrequest_timeout = 7\nadmin_listen = \"off\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args([
+            "serve",
+            "--print-config",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:7000",
+        ])
+        .env("TRIAGE_MAX_CONCURRENCY", "16")
+        .env("TRIAGE_REQUEST_TIMEOUT", "9")
+        .env_remove("TRIAGE_LISTEN")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = &json_lines(&out)[0];
+    assert_eq!(c["listen"], "127.0.0.1:7000", "flag beats file");
+    assert_eq!(c["sources"]["listen"], "flag");
+    assert_eq!(c["max_concurrency"], 16, "environment beats file");
+    assert_eq!(c["sources"]["max_concurrency"], "environment");
+    assert_eq!(c["admin_listen"], "off", "file beats default");
+    assert_eq!(c["sources"]["admin_listen"], "file");
+    assert_eq!(c["max_message_bytes"], 10 * 1024 * 1024);
+    assert_eq!(c["sources"]["max_message_bytes"], "default");
+}
+
+#[test]
+fn an_invalid_configuration_fails_at_start_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("triage.toml");
+    std::fs::write(&config, "max_concurrency = 4\nlisten_addr = \"x\"\n").unwrap();
+    let out = triage(&["serve", "--config", config.to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("triage.toml:2:1") && stderr.contains("unknown field `listen_addr`"),
+        "{stderr}"
+    );
+
+    let out = triage(
+        &["serve", "--tls-cert", "cert.pem", "--admin-listen", "off"],
+        root(),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TLS needs both"));
+}

@@ -4,7 +4,9 @@
 mod calibrate;
 mod check;
 mod classify;
+mod config;
 mod input;
+mod learn;
 mod replay;
 mod serve;
 
@@ -20,6 +22,9 @@ pub struct Cli {
     /// Log level when RUST_LOG is not set (error, warn, info, debug, trace).
     #[arg(long, global = true, env = "TRIAGE_LOG_LEVEL")]
     log_level: Option<String>,
+    /// Log format on stderr: text for people, json (one object per line) for log pipelines.
+    #[arg(long, global = true, env = "TRIAGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,6 +41,17 @@ enum Command {
     Replay(replay::Args),
     /// Fit the score-to-confidence mapping on labelled history; propose thresholds.
     Calibrate(calibrate::Args),
+    /// Measure rules on labelled history and suggest weights and new rules (a rule file).
+    Learn(learn::Args),
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Sets up logging to stderr: `RUST_LOG` wins, then `--log-level`, then `warn`.
@@ -48,20 +64,31 @@ pub fn init_logging(cli: &Cli) {
     let default = cli.log_level.clone().unwrap_or_else(|| fallback.to_string());
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match cli.log_format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 /// Runs the chosen subcommand.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => classify::run(args),
         Command::CheckRules(args) => check::run(args),
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => {
+            let serve_matches = matches.subcommand_matches("serve").expect("clap matched serve");
+            serve::run(args, serve_matches)
+        }
         Command::Replay(args) => replay::run(args),
         Command::Calibrate(args) => calibrate::run(args),
+        Command::Learn(args) => learn::run(args),
     }
 }
 

@@ -11,46 +11,61 @@ use tracing::info;
 use triage::mail::Limits;
 use triage::server::{self, Config, Rules, TlsFiles, Tokens};
 
-/// Arguments of `serve`. Every flag can also be set through its `TRIAGE_*` variable.
-#[derive(Debug, clap::Args)]
+/// Arguments of `serve`. Every flag can also be set through its `TRIAGE_*` variable and in the
+/// `--config` file; precedence: flag > environment > file > default.
+#[derive(Debug, clap::Args, serde::Serialize)]
 pub struct Args {
+    /// TOML file with any of these settings (keys as the flags, with underscores).
+    #[arg(long, env = "TRIAGE_CONFIG")]
+    #[serde(skip)]
+    pub(super) config: Option<PathBuf>,
+    /// Print the effective configuration (and where each value came from) and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    pub(super) print_config: bool,
     /// gRPC listen address.
     #[arg(long, env = "TRIAGE_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
+    pub(super) listen: SocketAddr,
     /// Rules directory, watched for changes (default: rules/, or the built-in ruleset when
     /// there is none).
     #[arg(long, env = "TRIAGE_RULES")]
-    rules: Option<PathBuf>,
+    pub(super) rules: Option<PathBuf>,
     /// Admin HTTP address (/metrics, /healthz, /readyz, POST /v1/classify), or `off`.
     #[arg(long, env = "TRIAGE_ADMIN_LISTEN", default_value = "127.0.0.1:9090")]
-    admin_listen: String,
+    pub(super) admin_listen: String,
     /// Largest message accepted, in bytes.
     #[arg(long, env = "TRIAGE_MAX_MESSAGE_BYTES", default_value_t = 10 * 1024 * 1024)]
-    max_message_bytes: usize,
+    pub(super) max_message_bytes: usize,
     /// Calls served at once; more are shed with RESOURCE_EXHAUSTED.
     #[arg(long, env = "TRIAGE_MAX_CONCURRENCY", default_value_t = 256)]
-    max_concurrency: usize,
+    pub(super) max_concurrency: usize,
     /// Longest a call may take, in seconds.
     #[arg(long, env = "TRIAGE_REQUEST_TIMEOUT", default_value_t = 30)]
-    request_timeout: u64,
+    pub(super) request_timeout: u64,
     /// File of accepted bearer tokens (one per line, `#` comments); enables authentication.
     #[arg(long, env = "TRIAGE_AUTH_TOKEN_FILE")]
-    auth_token_file: Option<PathBuf>,
+    pub(super) auth_token_file: Option<PathBuf>,
     /// TLS certificate chain (PEM).
-    #[arg(long, env = "TRIAGE_TLS_CERT", requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
+    #[arg(long, env = "TRIAGE_TLS_CERT")]
+    pub(super) tls_cert: Option<PathBuf>,
     /// TLS private key (PEM).
-    #[arg(long, env = "TRIAGE_TLS_KEY", requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[arg(long, env = "TRIAGE_TLS_KEY")]
+    pub(super) tls_key: Option<PathBuf>,
     /// CA (PEM) whose client certificates are accepted: enables mutual TLS.
-    #[arg(long, env = "TRIAGE_TLS_CLIENT_CA", requires = "tls_cert")]
-    tls_client_ca: Option<PathBuf>,
+    #[arg(long, env = "TRIAGE_TLS_CLIENT_CA")]
+    pub(super) tls_client_ca: Option<PathBuf>,
     /// Tokio worker threads (default: the CPUs available to the process).
     #[arg(long, env = "TRIAGE_WORKER_THREADS")]
-    worker_threads: Option<usize>,
+    pub(super) worker_threads: Option<usize>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let sources = super::config::layer(&mut args, matches)?;
+    validate(&args)?;
+    if args.print_config {
+        println!("{}", super::config::effective(&args, &sources)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if let Some(n) = args.worker_threads {
@@ -61,6 +76,46 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("starting the runtime")?
         .block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Checks what clap cannot see once the file has been layered in.
+fn validate(args: &Args) -> anyhow::Result<()> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(_), None) => anyhow::bail!("tls_cert is set but tls_key is not: TLS needs both"),
+        (None, Some(_)) => anyhow::bail!("tls_key is set but tls_cert is not: TLS needs both"),
+        (None, None) if args.tls_client_ca.is_some() => {
+            anyhow::bail!("tls_client_ca needs tls_cert and tls_key: mutual TLS is TLS first")
+        }
+        _ => {}
+    }
+    if args.max_concurrency == 0 {
+        anyhow::bail!("max_concurrency must be at least 1");
+    }
+    if args.max_message_bytes < 1024 {
+        anyhow::bail!("max_message_bytes must be at least 1024");
+    }
+    if !args.admin_listen.eq_ignore_ascii_case("off") {
+        args.admin_listen.parse::<SocketAddr>().with_context(|| {
+            format!(
+                "admin_listen: expected ADDR:PORT or off, got `{}`",
+                args.admin_listen
+            )
+        })?;
+    }
+    for (name, path) in [
+        ("rules", &args.rules),
+        ("auth_token_file", &args.auth_token_file),
+        ("tls_cert", &args.tls_cert),
+        ("tls_key", &args.tls_key),
+        ("tls_client_ca", &args.tls_client_ca),
+    ] {
+        if let Some(p) = path
+            && !p.exists()
+        {
+            anyhow::bail!("{name}: {} does not exist", p.display());
+        }
+    }
+    Ok(())
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {

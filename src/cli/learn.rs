@@ -1,0 +1,205 @@
+//! `triage learn`: measures rules on labelled history and writes suggestions as a rule file.
+//!
+//! The output is checked before it is written: it must load (together with `--rules` when
+//! given) and its examples must pass, so `triage check-rules` accepts it as it is.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use triage::learn::{self, Corpus, Learned, Options};
+use triage::{Engine, RuleSet};
+
+/// Arguments of `learn`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    inputs: super::input::InputArgs,
+    /// The ruleset to measure and extend; without it, a complete new ruleset is proposed.
+    #[arg(long)]
+    rules: Option<PathBuf>,
+    /// Where to write the suggestions (a rule file).
+    #[arg(long, short)]
+    output: PathBuf,
+    /// Cross-validation folds.
+    #[arg(long, default_value_t = Options::default().folds)]
+    folds: usize,
+    /// Least number of a queue's records a new term must occur in.
+    #[arg(long, default_value_t = Options::default().min_support)]
+    min_support: u32,
+    /// Least share of a term's records that must carry the queue's label.
+    #[arg(long, default_value_t = Options::default().min_precision)]
+    min_precision: f64,
+    /// Most candidate terms per queue (and language).
+    #[arg(long, default_value_t = Options::default().max_terms_per_queue)]
+    max_terms_per_queue: usize,
+    /// L1 penalty of the fit: higher keeps fewer rules.
+    #[arg(long, default_value_t = Options::default().l1)]
+    l1: f64,
+    /// Passes over the records when fitting.
+    #[arg(long, default_value_t = Options::default().epochs, hide = true)]
+    epochs: usize,
+    /// Smallest weight worth a rule.
+    #[arg(long, default_value_t = Options::default().min_weight)]
+    min_weight: f64,
+    /// Name of a new ruleset (default: the output file's name).
+    #[arg(long)]
+    name: Option<String>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if !(0.0..=1.0).contains(&args.min_precision) {
+        bail!("--min-precision must be within [0, 1]");
+    }
+    let started = Instant::now();
+    let base = match &args.rules {
+        Some(dir) => Some(RuleSet::load(dir)?),
+        None => None,
+    };
+    let corpus = Corpus::read(args.inputs.open()?, &args.inputs.limits());
+    eprintln!(
+        "learn: {} labelled records read ({} without a label, {} unreadable) in {:.1} s",
+        corpus.documents.len(),
+        corpus.unlabelled,
+        corpus.bad,
+        started.elapsed().as_secs_f64()
+    );
+    let options = Options {
+        folds: args.folds,
+        min_support: args.min_support,
+        min_precision: args.min_precision,
+        max_terms_per_queue: args.max_terms_per_queue,
+        l1: args.l1,
+        epochs: args.epochs,
+        min_weight: args.min_weight,
+    };
+    let mut learned = learn::learn(&corpus, base.as_ref(), &options)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        args.output
+            .file_stem()
+            .map_or("learned".into(), |s| s.to_string_lossy().into_owned())
+    });
+    let header = vec![
+        "Suggestions by `triage learn`: review, prune, then merge.".to_string(),
+        format!("Inputs: {}.", inputs(&args.inputs.input)),
+        format!(
+            "Options: --folds {} --min-support {} --min-precision {} --max-terms-per-queue {} --l1 {} --min-weight {}.",
+            options.folds,
+            options.min_support,
+            options.min_precision,
+            options.max_terms_per_queue,
+            options.l1,
+            options.min_weight
+        ),
+    ];
+    let text = checked(&mut learned, base.as_ref(), &args.output, &name, &header)?;
+    std::fs::write(&args.output, text).with_context(|| format!("writing {}", args.output.display()))?;
+    report(&learned, base.as_ref());
+    eprintln!(
+        "learn: wrote {} ({} new rules) in {:.1} s",
+        args.output.display(),
+        learned.suggestions.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders the suggestions and loads them as the engine will; an example the engine routes
+/// elsewhere (a word read as a signature, say) is dropped rather than shipped failing.
+fn checked(
+    learned: &mut Learned,
+    base: Option<&RuleSet>,
+    output: &Path,
+    name: &str,
+    header: &[String],
+) -> anyhow::Result<String> {
+    let file = output
+        .file_name()
+        .map_or("suggestions.toml".into(), |s| s.to_string_lossy().into_owned());
+    loop {
+        let text = learn::render(learned, base, name, header);
+        let mut sources = match base {
+            Some(rs) => sources(&rs.source)?,
+            None => Vec::new(),
+        };
+        sources.retain(|(n, _)| Path::new(n).file_name() != Some(file.as_ref()));
+        sources.push((file.clone(), text.clone().into_bytes()));
+        let ruleset =
+            RuleSet::from_sources(output, sources).context("the suggestions do not load (a bug)")?;
+        let engine = Engine::new(ruleset)?;
+        // Only a new ruleset has examples of its own; a base ruleset's examples are its own
+        // business (check-rules reports them).
+        let mut failed: Vec<usize> = match base {
+            Some(_) => Vec::new(),
+            None => engine
+                .check_examples()
+                .iter()
+                .filter(|o| !o.passed)
+                .map(|o| o.example)
+                .collect(),
+        };
+        if failed.is_empty() {
+            return Ok(text);
+        }
+        failed.sort_unstable_by(|a, b| b.cmp(a));
+        for i in failed {
+            learned.examples.remove(i);
+        }
+    }
+}
+
+/// The `*.toml` files of a ruleset directory, as `RuleSet::load` reads them.
+fn sources(dir: &Path) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            out.push((path.display().to_string(), std::fs::read(&path)?));
+        }
+    }
+    Ok(out)
+}
+
+fn inputs(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths
+        .iter()
+        .map(|p| {
+            p.file_name()
+                .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.join(", ")
+}
+
+/// The figures a rule author wants first, on stderr.
+fn report(l: &Learned, base: Option<&RuleSet>) {
+    let v = &l.validation;
+    eprintln!(
+        "learn: {} records, {} queues; cross-validated accuracy ({} folds): before {:.4}, after {:.4}",
+        l.records,
+        l.queues.len(),
+        v.folds.len(),
+        v.before,
+        v.after
+    );
+    for (label, n) in &l.unknown_labels {
+        eprintln!("learn: label `{label}` names no queue of the ruleset ({n} records not used)");
+    }
+    if let Some(rs) = base {
+        let changed = l
+            .existing
+            .iter()
+            .filter(|r| (r.suggested - rs.rules[r.rule].weight).abs() >= 0.01)
+            .count();
+        eprintln!(
+            "learn: {} existing rules measured, {changed} weight changes suggested",
+            l.existing.len()
+        );
+    }
+    eprintln!(
+        "learn: {} new rules; out-of-fold temperature {:.2}",
+        l.suggestions.len(),
+        l.temperature
+    );
+}
