@@ -233,7 +233,8 @@ fn split(record: Record) -> (Meta, Payload) {
         position: record.position,
         id: record.id,
         source: record.source,
-        label: record.label,
+        // Labels are compared as queue ids: `HR Support` is the queue `hr_support`.
+        label: record.label.map(|l| crate::rules::queue_id(&l)),
         language: record.language,
     };
     (meta, record.payload)

@@ -138,6 +138,32 @@ impl RuleSet {
     }
 }
 
+/// The queue id a label of labelled history names, so that history exported with display
+/// names (`HR Support`) matches queue ids (`hr_support`).
+///
+/// A label that is already a valid queue id (`[a-z0-9_]+`) is returned unchanged; any other
+/// label is folded (lower case, no accents) and every run of characters outside `[a-z0-9]`
+/// becomes one `_`, trimmed at both ends. `triage learn` names the queues it creates this way
+/// and `triage replay` compares labels to queues this way.
+pub fn queue_id(label: &str) -> String {
+    let valid = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    if !label.is_empty() && label.chars().all(|c| valid(c) || c == '_') {
+        return label.to_string();
+    }
+    let mut id = String::with_capacity(label.len());
+    for c in crate::text::fold_term(label).chars() {
+        if valid(c) {
+            id.push(c);
+        } else if !id.is_empty() && !id.ends_with('_') {
+            id.push('_');
+        }
+    }
+    while id.ends_with('_') {
+        id.pop();
+    }
+    if id.is_empty() { "_".to_string() } else { id }
+}
+
 impl RuleSet {
     /// The ruleset the command line uses: `dir` when given; otherwise `rules/` in the working
     /// directory when it exists; otherwise the default ruleset compiled into the binary.
