@@ -7,11 +7,13 @@
 //! - [`rules`]: rule files → checked [`RuleSet`].
 //! - [`engine`]: [`RuleSet`] → compiled matchers; [`Message`] → [`Verdict`].
 //! - [`replay`]: batch readers, the parallel runner, evaluation and reports.
+//! - [`learn`]: labelled history → measured rules, fitted weights and suggested new rules.
 //!
 //! Nothing here knows about gRPC; the server is an adapter over this library.
 
 pub mod calibrate;
 pub mod engine;
+pub mod learn;
 pub mod mail;
 pub mod message;
 pub mod replay;
