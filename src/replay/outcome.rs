@@ -113,12 +113,15 @@ pub struct Meta {
 impl Outcome {
     /// A classified record; `candidate` is its verdict under the compared ruleset.
     pub fn classified(meta: Meta, verdict: &Verdict, candidate: Option<&Verdict>) -> Outcome {
-        let line = serde_json::to_string(&VerdictLine {
+        let mut line = serde_json::to_string(&VerdictLine {
             verdict,
             source: &meta.source,
             label: meta.label.as_deref(),
         })
         .expect("a verdict always serialises");
+        // The buffer grew by doubling; a few chunks of lines are in flight at once, so the
+        // slack would be a good part of replay's memory.
+        line.shrink_to_fit();
         Outcome {
             position: meta.position,
             id: meta.id,

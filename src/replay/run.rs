@@ -3,8 +3,9 @@
 //!
 //! Memory is bounded by the chunk size: the reader runs at most [`QUEUED_CHUNKS`] chunks ahead
 //! of the classifier, and a chunk holds at most [`RunOptions::chunk_records`] records or
-//! [`RunOptions::chunk_bytes`] bytes of input. Chunks of a few thousand records keep every
-//! core busy (rayon splits each chunk) while the output order stays the input order.
+//! [`RunOptions::chunk_bytes`] bytes of input. A thousand records (about 30 ms of work) keep
+//! every core busy (rayon splits each chunk) at the same CPU cost per record as 4,096, with a
+//! quarter of the records in flight; the output order stays the input order.
 
 use std::io::Write;
 use std::sync::mpsc;
@@ -56,7 +57,7 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             shard: None,
-            chunk_records: 4096,
+            chunk_records: 1024,
             chunk_bytes: 32 * 1024 * 1024,
         }
     }
