@@ -164,9 +164,6 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         )
     };
     server::reload::reload_on_sighup(rules.clone())?;
-    if let Some(tokens) = tokens {
-        reload_tokens_on_sighup(tokens)?;
-    }
     let loaded = rules.current();
     let rs = loaded.engine.ruleset();
     info!(
@@ -181,25 +178,5 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     drop(loaded);
     server::serve(listener, admin, rules, config, server::shutdown_signal()).await?;
     info!("stopped");
-    Ok(())
-}
-
-#[cfg(unix)]
-fn reload_tokens_on_sighup(tokens: Arc<Tokens>) -> std::io::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hup = signal(SignalKind::hangup())?;
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            match tokens.reload() {
-                Ok(n) => info!(tokens = n, "token file reloaded"),
-                Err(e) => tracing::error!("token file reload refused, previous tokens stay: {e}"),
-            }
-        }
-    });
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn reload_tokens_on_sighup(_tokens: Arc<Tokens>) -> std::io::Result<()> {
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod pb;
 pub mod reload;
 pub mod state;
+pub mod tls;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -24,7 +25,6 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use tonic::{Request, Status};
 use tracing::{info, warn};
 
@@ -92,9 +92,15 @@ pub enum ServeError {
     /// Reflection could not be built.
     #[error("reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
-    /// The rules directory could not be watched.
-    #[error("watching the rules directory: {0}")]
+    /// The rules directory, certificates or token file could not be watched.
+    #[error("watching files for reload: {0}")]
     Watch(#[from] notify::Error),
+    /// TLS material is missing or invalid.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// A signal handler could not be installed.
+    #[error("installing a signal handler: {0}")]
+    Signal(std::io::Error),
 }
 
 /// Serves gRPC on `listener` and, when given, the admin HTTP port on `admin`, until
@@ -139,9 +145,11 @@ pub async fn serve(
     let check = authenticator(config.tokens.clone());
 
     let mut builder = tonic::transport::Server::builder().timeout(config.request_timeout);
-    if let Some(tls) = &config.tls {
-        builder = builder.tls_config(tls_config(tls)?)?;
-    }
+    let tls = match &config.tls {
+        Some(files) => Some(Arc::new(tls::Tls::load(files.clone())?)),
+        None => None,
+    };
+    let _reload_watches = watch_secrets(tls.clone(), config.tokens.clone())?;
     let ready = Arc::new(AtomicBool::new(false));
     let token = CancellationToken::new();
     {
@@ -182,12 +190,17 @@ pub async fn serve(
         })
     });
 
-    let server = builder
+    let router = builder
         .add_service(health_service)
         .add_service(InterceptedService::new(reflection_v1, check.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, check.clone()))
-        .add_service(InterceptedService::new(triage, check))
-        .serve_with_incoming_shutdown(incoming(listener), token.clone().cancelled_owned());
+        .add_service(InterceptedService::new(triage, check));
+    let stop = token.clone().cancelled_owned();
+    let server: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+        match tls {
+            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(listener), stop)),
+            None => Box::pin(router.serve_with_incoming_shutdown(incoming(listener), stop)),
+        };
     ready.store(true, Ordering::Release);
     tokio::pin!(server);
     let drain = config.drain_timeout;
@@ -233,18 +246,36 @@ fn authenticator(
     }
 }
 
-fn tls_config(files: &TlsFiles) -> Result<ServerTlsConfig, ServeError> {
-    let read = |path: &PathBuf| {
-        std::fs::read(path).map_err(|source| ServeError::Io {
-            path: path.clone(),
-            source,
-        })
-    };
-    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(read(&files.cert)?, read(&files.key)?));
-    if let Some(ca) = &files.client_ca {
-        tls = tls.client_ca_root(Certificate::from_pem(read(ca)?));
+/// Reloads TLS material and tokens when their files change and on SIGHUP.
+fn watch_secrets(
+    tls: Option<Arc<tls::Tls>>,
+    tokens: Option<Arc<Tokens>>,
+) -> Result<Vec<reload::Watch>, ServeError> {
+    let mut watches = Vec::new();
+    if let Some(tls) = tls {
+        let files = tls.files();
+        let action: Arc<dyn Fn() -> Result<String, String> + Send + Sync> = Arc::new(move || {
+            tls.reload()
+                .map(|()| "certificates".to_string())
+                .map_err(|e| e.to_string())
+        });
+        let on_change = action.clone();
+        watches.push(reload::watch_files(files, "tls", move || on_change())?);
+        reload::on_sighup("tls", action).map_err(ServeError::Signal)?;
     }
-    Ok(tls)
+    if let Some(tokens) = tokens {
+        let files = vec![tokens.file().to_path_buf()];
+        let action: Arc<dyn Fn() -> Result<String, String> + Send + Sync> = Arc::new(move || {
+            tokens
+                .reload()
+                .map(|n| format!("{n} tokens"))
+                .map_err(|e| e.to_string())
+        });
+        let on_change = action.clone();
+        watches.push(reload::watch_files(files, "tokens", move || on_change())?);
+        reload::on_sighup("tokens", action).map_err(ServeError::Signal)?;
+    }
+    Ok(watches)
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

@@ -84,3 +84,86 @@ pub fn reload_on_sighup(rules: Arc<Rules>) -> std::io::Result<()> {
 pub fn reload_on_sighup(_rules: Arc<Rules>) -> std::io::Result<()> {
     Ok(())
 }
+
+/// Watches the directories holding `files` and calls `reload` after changes settle (used for
+/// TLS certificates and token files; Kubernetes mounts Secrets through a `..data` symlink that
+/// is swapped, so any change in the directory counts). Returns the guard keeping the watch.
+pub fn watch_files(
+    files: Vec<std::path::PathBuf>,
+    what: &'static str,
+    reload: impl Fn() -> Result<String, String> + Send + Sync + 'static,
+) -> Result<Watch, notify::Error> {
+    let reload = Arc::new(reload);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut debouncer = new_debouncer(
+        Duration::from_millis(250),
+        None,
+        move |res: DebounceEventResult| {
+            if res.is_ok_and(|events| !events.is_empty()) {
+                let _ = tx.send(());
+            }
+        },
+    )?;
+    let mut dirs: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|f| {
+            f.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."))
+                .to_path_buf()
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    for dir in &dirs {
+        debouncer.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    let on_change = reload.clone();
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            while rx.try_recv().is_ok() {}
+            reload_other(on_change.clone(), what, "files changed").await;
+        }
+    });
+    Ok(Watch {
+        _debouncer: debouncer,
+    })
+}
+
+/// Runs a reload of something other than rules on the blocking pool and logs the outcome.
+pub async fn reload_other(
+    reload: Arc<dyn Fn() -> Result<String, String> + Send + Sync>,
+    what: &'static str,
+    why: &'static str,
+) {
+    match tokio::task::spawn_blocking(move || reload()).await {
+        Ok(Ok(detail)) => info!(what, why, %detail, "reloaded"),
+        Ok(Err(e)) => error!(what, why, "reload refused, the previous one stays: {e}"),
+        Err(e) => error!(what, why, "reload panicked: {e}"),
+    }
+}
+
+/// Calls `reload` on every SIGHUP.
+#[cfg(unix)]
+pub fn on_sighup(
+    what: &'static str,
+    reload: Arc<dyn Fn() -> Result<String, String> + Send + Sync>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload_other(reload.clone(), what, "SIGHUP").await;
+        }
+    });
+    Ok(())
+}
+
+/// SIGHUP does not exist here.
+#[cfg(not(unix))]
+pub fn on_sighup(
+    _what: &'static str,
+    _reload: Arc<dyn Fn() -> Result<String, String> + Send + Sync>,
+) -> std::io::Result<()> {
+    Ok(())
+}

@@ -106,3 +106,31 @@ async fn the_webhook_needs_a_valid_bearer_token() {
     assert_eq!(ok.status(), 200);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_changed_token_file_is_picked_up_without_a_restart() {
+    let (file, server) = server_with_tokens().await;
+    let mut client = server.client().await;
+    std::fs::write(file.path(), "rotated-token\n").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if client
+            .classify(with_token("rotated-token", ticket("r", "Rechnung", "")))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new token was not accepted within 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let old = client
+        .classify(with_token("secret-one", ticket("o", "Rechnung", "")))
+        .await
+        .unwrap_err();
+    assert_eq!(old.code(), Code::Unauthenticated);
+    server.stop().await;
+}

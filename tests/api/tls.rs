@@ -110,3 +110,47 @@ async fn mutual_tls_refuses_clients_without_a_certificate() {
     assert!(client.classify(ticket("mtls", "Rechnung", "")).await.is_ok());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn replaced_certificates_are_picked_up_without_a_restart() {
+    let old = pki();
+    let config = Config {
+        tls: Some(tls_files(old.dir.path(), false)),
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let trusts = |pem: &str| {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(pem))
+            .domain_name("localhost")
+    };
+    let mut client = connect(&server, trusts(&old.ca_pem)).await.unwrap();
+    assert!(client.classify(ticket("old", "Rechnung", "")).await.is_ok());
+
+    // A new CA and server certificate, written over the old files as a rotation would.
+    let new = pki();
+    for name in ["server.pem", "server.key"] {
+        let tmp = old.dir.path().join(format!(".{name}.tmp"));
+        std::fs::copy(new.dir.path().join(name), &tmp).unwrap();
+        std::fs::rename(&tmp, old.dir.path().join(name)).unwrap();
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Ok(mut c) = connect(&server, trusts(&new.ca_pem)).await
+            && c.classify(ticket("new", "Rechnung", "")).await.is_ok()
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new certificate was not served within 15 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let refused = match connect(&server, trusts(&old.ca_pem)).await {
+        Err(_) => true,
+        Ok(mut c) => c.classify(ticket("stale", "Rechnung", "")).await.is_err(),
+    };
+    assert!(refused, "new connections must use the new certificate");
+    server.stop().await;
+}
