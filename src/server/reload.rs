@@ -1,6 +1,7 @@
 //! Hot reload: the rules directory is watched (the directory, not the files: editors and
 //! Kubernetes ConfigMaps replace files rather than writing them), and SIGHUP reloads too.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,13 +39,10 @@ pub async fn reload(rules: Arc<Rules>, why: &'static str) {
     }
 }
 
-/// Watches the rules directory and reloads after changes settle (250 ms).
-pub fn watch(rules: Arc<Rules>) -> Result<Option<Watch>, notify::Error> {
-    let Some(dir) = rules.dir().cloned() else {
-        return Ok(None);
-    };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    // The handler runs on notify's thread: forward, never block there.
+/// Watches `dirs` (not recursively); the receiver gets one message per settled burst of
+/// changes (250 ms). The notify handler runs on notify's thread: it forwards, never blocks.
+fn watch_dirs(dirs: &[PathBuf]) -> Result<(Watch, mpsc::UnboundedReceiver<()>), notify::Error> {
+    let (tx, rx) = mpsc::unbounded_channel();
     let mut debouncer = new_debouncer(
         Duration::from_millis(250),
         None,
@@ -54,16 +52,36 @@ pub fn watch(rules: Arc<Rules>) -> Result<Option<Watch>, notify::Error> {
             }
         },
     )?;
-    debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+    for dir in dirs {
+        debouncer.watch(dir, RecursiveMode::NonRecursive)?;
+    }
+    Ok((
+        Watch {
+            _debouncer: debouncer,
+        },
+        rx,
+    ))
+}
+
+/// Waits for the next burst of changes, swallowing the ones already queued.
+async fn next_change(rx: &mut mpsc::UnboundedReceiver<()>) -> bool {
+    let changed = rx.recv().await.is_some();
+    while rx.try_recv().is_ok() {}
+    changed
+}
+
+/// Watches the rules directory and reloads after changes settle.
+pub fn watch(rules: Arc<Rules>) -> Result<Option<Watch>, notify::Error> {
+    let Some(dir) = rules.dir().cloned() else {
+        return Ok(None);
+    };
+    let (watch, mut rx) = watch_dirs(&[dir])?;
     tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            while rx.try_recv().is_ok() {}
+        while next_change(&mut rx).await {
             reload(rules.clone(), "files changed").await;
         }
     });
-    Ok(Some(Watch {
-        _debouncer: debouncer,
-    }))
+    Ok(Some(watch))
 }
 
 /// Reloads on every SIGHUP, for as long as the process runs.
@@ -89,45 +107,29 @@ pub fn reload_on_sighup(_rules: Arc<Rules>) -> std::io::Result<()> {
 /// TLS certificates and token files; Kubernetes mounts Secrets through a `..data` symlink that
 /// is swapped, so any change in the directory counts). Returns the guard keeping the watch.
 pub fn watch_files(
-    files: Vec<std::path::PathBuf>,
+    files: Vec<PathBuf>,
     what: &'static str,
     reload: impl Fn() -> Result<String, String> + Send + Sync + 'static,
 ) -> Result<Watch, notify::Error> {
-    let reload = Arc::new(reload);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut debouncer = new_debouncer(
-        Duration::from_millis(250),
-        None,
-        move |res: DebounceEventResult| {
-            if res.is_ok_and(|events| !events.is_empty()) {
-                let _ = tx.send(());
-            }
-        },
-    )?;
-    let mut dirs: Vec<std::path::PathBuf> = files
+    let reload: Arc<dyn Fn() -> Result<String, String> + Send + Sync> = Arc::new(reload);
+    let mut dirs: Vec<PathBuf> = files
         .iter()
         .map(|f| {
             f.parent()
                 .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."))
+                .unwrap_or(Path::new("."))
                 .to_path_buf()
         })
         .collect();
     dirs.sort();
     dirs.dedup();
-    for dir in &dirs {
-        debouncer.watch(dir, RecursiveMode::NonRecursive)?;
-    }
-    let on_change = reload.clone();
+    let (watch, mut rx) = watch_dirs(&dirs)?;
     tokio::spawn(async move {
-        while rx.recv().await.is_some() {
-            while rx.try_recv().is_ok() {}
-            reload_other(on_change.clone(), what, "files changed").await;
+        while next_change(&mut rx).await {
+            reload_other(reload.clone(), what, "files changed").await;
         }
     });
-    Ok(Watch {
-        _debouncer: debouncer,
-    })
+    Ok(watch)
 }
 
 /// Runs a reload of something other than rules on the blocking pool and logs the outcome.
