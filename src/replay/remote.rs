@@ -11,7 +11,7 @@ use super::outcome::{Meta, Outcome};
 use super::run::Prepared;
 use super::source::Payload;
 use crate::server::pb::{self, classify_request::Input, triage_client::TriageClient};
-use crate::verdict::{Hit, Rank, Verdict};
+use crate::verdict::Verdict;
 
 /// Why the server path failed.
 #[derive(Debug, thiserror::Error)]
@@ -232,37 +232,5 @@ fn request(meta: &Meta, payload: &Payload) -> pb::ClassifyRequest {
 
 /// The server's answer as the same [`Verdict`] the engine gives, or its per-record error.
 pub fn verdict_of(r: pb::ClassifyResponse) -> Result<Verdict, String> {
-    if !r.error.is_empty() {
-        return Err(r.error);
-    }
-    Ok(Verdict {
-        id: r.id,
-        queue: r.queue,
-        destination: r.destination,
-        confidence: r.confidence,
-        needs_review: r.needs_review,
-        ranking: r
-            .ranking
-            .into_iter()
-            .map(|e| Rank {
-                queue: e.queue,
-                score: e.score,
-                confidence: e.confidence,
-            })
-            .collect(),
-        hits: r
-            .hits
-            .into_iter()
-            .map(|h| Hit {
-                rule: h.rule,
-                queue: h.queue,
-                field: h.field,
-                matched: h.matched,
-                weight: h.weight,
-            })
-            .collect(),
-        language: r.language,
-        ruleset_version: r.ruleset_version,
-        notes: r.notes,
-    })
+    crate::server::convert::from_response(r)
 }

@@ -5,7 +5,7 @@ use tonic::Status;
 use super::pb;
 use crate::mail::{self, Limits};
 use crate::message::{Message, Ticket};
-use crate::verdict::Verdict;
+use crate::verdict::{Hit, Rank, Verdict};
 
 /// Why a request cannot be classified.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,6 +118,44 @@ pub fn to_response(v: Verdict) -> pb::ClassifyResponse {
         error: String::new(),
         notes: v.notes,
     }
+}
+
+/// The wire response back as a verdict (clients of the service, e.g. replay with `--server`),
+/// or the per-record error a stream response carries.
+pub fn from_response(r: pb::ClassifyResponse) -> Result<Verdict, String> {
+    if !r.error.is_empty() {
+        return Err(r.error);
+    }
+    Ok(Verdict {
+        id: r.id,
+        queue: r.queue,
+        destination: r.destination,
+        confidence: r.confidence,
+        needs_review: r.needs_review,
+        ranking: r
+            .ranking
+            .into_iter()
+            .map(|e| Rank {
+                queue: e.queue,
+                score: e.score,
+                confidence: e.confidence,
+            })
+            .collect(),
+        hits: r
+            .hits
+            .into_iter()
+            .map(|h| Hit {
+                rule: h.rule,
+                queue: h.queue,
+                field: h.field,
+                matched: h.matched,
+                weight: h.weight,
+            })
+            .collect(),
+        language: r.language,
+        ruleset_version: r.ruleset_version,
+        notes: r.notes,
+    })
 }
 
 /// A stream response for a request that could not be classified.
