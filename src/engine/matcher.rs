@@ -97,7 +97,7 @@ impl Matcher {
         let (regexes, regex_terms) = if regex_patterns.is_empty() {
             (None, Vec::new())
         } else {
-            let patterns: Vec<String> = regex_patterns.iter().map(|p| ascii_boundaries(p)).collect();
+            let patterns: Vec<String> = regex_patterns.iter().map(|p| ascii_classes(p)).collect();
             // MatchKind::All: the set reports every pattern that matches, not only the leftmost.
             let all = meta::Regex::builder()
                 .configure(meta::Config::new().match_kind(regex_automata::MatchKind::All))
@@ -171,20 +171,23 @@ fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: us
     }
 }
 
-/// Makes `\b` and `\B` ASCII word boundaries. Folded text is ASCII for the supported
-/// languages, and Unicode boundaries would force the slowest regex engine on every message.
-pub fn ascii_boundaries(pattern: &str) -> String {
+/// Makes `\b`, `\w` and `\d` (and their negations) ASCII. Folded text is ASCII for the
+/// supported languages; Unicode word boundaries would force the slowest regex engine on every
+/// message, and a Unicode `\w` compiles to an automaton of megabytes per regex.
+pub fn ascii_classes(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len() + 16);
     let mut chars = pattern.chars();
     let mut in_class = false;
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(b @ ('b' | 'B')) if !in_class => {
+                Some(k @ ('b' | 'B' | 'w' | 'W' | 'd' | 'D')) if !in_class => {
                     out.push_str("(?-u:\\");
-                    out.push(b);
+                    out.push(k);
                     out.push(')');
                 }
+                Some('w') if in_class => out.push_str("0-9A-Za-z_"),
+                Some('d') if in_class => out.push_str("0-9"),
                 Some(next) => {
                     out.push('\\');
                     out.push(next);
@@ -263,8 +266,9 @@ mod tests {
     }
 
     #[test]
-    fn word_boundaries_in_regexes_become_ascii_outside_classes() {
-        assert_eq!(ascii_boundaries(r"\bab\B[\b]\\b"), r"(?-u:\b)ab(?-u:\B)[\b]\\b");
+    fn word_classes_in_regexes_become_ascii() {
+        assert_eq!(ascii_classes(r"\bab\B[\b]\\b"), r"(?-u:\b)ab(?-u:\B)[\b]\\b");
+        assert_eq!(ascii_classes(r"\w+[\w-]\d"), r"(?-u:\w)+[0-9A-Za-z_-](?-u:\d)");
     }
 
     #[test]
