@@ -220,6 +220,9 @@ fn compare_rules_reports_changed_records_and_transitions() {
         s["compare"]["transitions"],
         serde_json::json!([{"from": "billing", "to": "tech", "count": 3}])
     );
+    // The compared ruleset's calibration is measured too (before/after `triage calibrate`).
+    assert_eq!(s["compare"]["reliability"].as_array().unwrap().len(), 10);
+    assert!(s["compare"]["ece"].is_number());
     // Record 4 (labelled tech) is fixed; records 1 and 2 (labelled billing) are broken.
     assert_eq!(
         (s["compare"]["fixed"].as_u64(), s["compare"]["broken"].as_u64()),
@@ -516,6 +519,7 @@ fn the_report_is_self_contained_with_charts_and_figures() {
         "Per queue",
         "Ruleset diff",
         "Rule mass-check",
+        "Reliability under --compare-rules (after)",
         "66.7%", // accuracy 4/6
         "billing.invoice",
         "aria-label=\"Confusion matrix\"",

@@ -14,9 +14,7 @@ pub use summary::{
 };
 
 use super::outcome::Outcome;
-
-/// Calibration bins: [0, 0.1), [0.1, 0.2), … [0.9, 1].
-const BINS: usize = 10;
+use crate::calibrate::Reliability;
 
 /// Accumulates outcomes; [`Evaluation::summary`] gives the figures.
 #[derive(Debug, Clone, Default)]
@@ -31,7 +29,8 @@ pub struct Evaluation {
     /// label → predicted → count.
     confusion: BTreeMap<String, BTreeMap<String, u64>>,
     languages: BTreeMap<String, Tally>,
-    bins: [Bin; BINS],
+    /// Calibration over ten confidence bins, labelled records only.
+    reliability: Reliability,
     auto: u64,
     auto_labelled: u64,
     auto_correct: u64,
@@ -44,13 +43,6 @@ pub struct Evaluation {
 struct Tally {
     total: u64,
     labelled: u64,
-    correct: u64,
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-struct Bin {
-    count: u64,
-    confidence: f64,
     correct: u64,
 }
 
@@ -72,6 +64,8 @@ struct CompareTally {
     correct: u64,
     fixed: u64,
     broken: u64,
+    /// Calibration under the compared ruleset (e.g. after `triage calibrate`).
+    reliability: Reliability,
 }
 
 fn ratio(n: u64, d: u64) -> Option<f64> {
@@ -118,10 +112,7 @@ impl Evaluation {
                 .or_default()
                 .entry(d.queue.clone())
                 .or_default() += 1;
-            let bin = &mut self.bins[((d.confidence * BINS as f64) as usize).min(BINS - 1)];
-            bin.count += 1;
-            bin.confidence += d.confidence;
-            bin.correct += right as u64;
+            self.reliability.add(d.confidence, right);
             if !d.needs_review {
                 self.auto_labelled += 1;
                 self.auto_correct += right as u64;
@@ -152,6 +143,7 @@ impl Evaluation {
                 cmp.correct += after as u64;
                 cmp.fixed += (!before && after) as u64;
                 cmp.broken += (before && !after) as u64;
+                cmp.reliability.add(c.confidence, after);
             }
         }
     }
@@ -200,28 +192,8 @@ impl Evaluation {
             .filter(|s| s.support > 0)
             .filter_map(|s| s.f1)
             .collect();
-        let reliability = self
-            .bins
-            .iter()
-            .enumerate()
-            .map(|(i, b)| ReliabilityBin {
-                lower: i as f64 / BINS as f64,
-                upper: (i + 1) as f64 / BINS as f64,
-                count: b.count,
-                confidence: (b.count > 0).then(|| b.confidence / b.count as f64),
-                accuracy: ratio(b.correct, b.count),
-            })
-            .collect();
-        let ece = (self.labelled > 0).then(|| {
-            self.bins
-                .iter()
-                .filter(|b| b.count > 0)
-                .map(|b| {
-                    let gap = (b.correct as f64 - b.confidence).abs() / b.count as f64;
-                    gap * b.count as f64 / self.labelled as f64
-                })
-                .sum()
-        });
+        let reliability = self.reliability.bins();
+        let ece = self.reliability.ece();
         let mut rules: Vec<RuleScore> = self
             .rules
             .iter()
@@ -254,6 +226,8 @@ impl Evaluation {
                 accuracy: ratio(c.correct, self.labelled),
                 fixed: c.fixed,
                 broken: c.broken,
+                reliability: c.reliability.bins(),
+                ece: c.reliability.ece(),
             }
         });
         let unknown_labels = self

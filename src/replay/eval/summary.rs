@@ -82,20 +82,8 @@ pub struct LanguageScore {
     pub accuracy: Option<f64>,
 }
 
-/// One row of the reliability table.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ReliabilityBin {
-    /// Lower bound of the bin's confidence range.
-    pub lower: f64,
-    /// Upper bound.
-    pub upper: f64,
-    /// Labelled records in the bin.
-    pub count: u64,
-    /// Their mean confidence.
-    pub confidence: Option<f64>,
-    /// The share of them that were right.
-    pub accuracy: Option<f64>,
-}
+/// One row of the reliability table (shared with `triage calibrate`).
+pub type ReliabilityBin = crate::calibrate::Bin;
 
 /// The share routed without review and how often that was right.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -144,6 +132,10 @@ pub struct Comparison {
     pub fixed: u64,
     /// Changes from the label to a wrong queue.
     pub broken: u64,
+    /// Reliability table under the compared ruleset (labelled records).
+    pub reliability: Vec<ReliabilityBin>,
+    /// Expected calibration error under the compared ruleset.
+    pub ece: Option<f64>,
 }
 
 /// One row of the transition table.

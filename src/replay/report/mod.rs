@@ -251,6 +251,19 @@ fn per_queue(page: &mut String, s: &Summary) {
 }
 
 fn calibration(page: &mut String, s: &Summary) {
+    // With --compare-rules (e.g. the ruleset before and after `triage calibrate`), the two
+    // reliability diagrams side by side show what the change did to confidence.
+    if let Some(c) = s.compare.as_ref().filter(|c| c.ece.is_some()) {
+        let ece = |e: Option<f64>| e.map_or("–".into(), |e| format!("{e:.3}"));
+        let _ = write!(
+            page,
+            r#"<div class="grid2"><section><h2>Reliability under --rules (before)</h2>{}<p class="note">ECE {}</p></section><section><h2>Reliability under --compare-rules (after)</h2>{}<p class="note">ECE {}</p></section></div><div style="height:18px"></div>"#,
+            svg::reliability(&s.reliability),
+            ece(s.ece),
+            svg::reliability(&c.reliability),
+            ece(c.ece)
+        );
+    }
     page.push_str(r#"<div class="grid2"><section><h2>Reliability diagram</h2>"#);
     page.push_str(&svg::reliability(&s.reliability));
     page.push_str(r#"<p class="note">Bars: accuracy per confidence bin (fainter where the bin holds few records); orange: the bin's mean confidence. Where they meet on the dashed diagonal, confidence means what it says.</p></section><section><h2>Reliability table</h2><table><thead><tr><th>confidence</th><th>records</th><th>mean conf.</th><th>accuracy</th><th>gap</th></tr></thead><tbody>"#);
