@@ -171,7 +171,7 @@ fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: us
     }
 }
 
-/// Makes `\b`, `\w` and `\d` (and their negations) ASCII. Folded text is ASCII for the
+/// Makes `\b`, `\w` and `\d` (and `\W`, `\D`) ASCII; `\B` stays Unicode. Folded text is ASCII for the
 /// supported languages; Unicode word boundaries would force the slowest regex engine on every
 /// message, and a Unicode `\w` compiles to an automaton of megabytes per regex.
 pub fn ascii_classes(pattern: &str) -> String {
@@ -181,11 +181,15 @@ pub fn ascii_classes(pattern: &str) -> String {
     while let Some(c) = chars.next() {
         match c {
             '\\' => match chars.next() {
-                Some(k @ ('b' | 'B' | 'w' | 'W' | 'd' | 'D')) if !in_class => {
+                Some(k @ ('b' | 'w' | 'd')) if !in_class => {
                     out.push_str("(?-u:\\");
                     out.push(k);
                     out.push(')');
                 }
+                // ASCII negations would match bytes inside a UTF-8 character, which a regex
+                // over text refuses: spell them as Unicode classes of the ASCII complement.
+                Some('W') if !in_class => out.push_str("[^0-9A-Za-z_]"),
+                Some('D') if !in_class => out.push_str("[^0-9]"),
                 Some('w') if in_class => out.push_str("0-9A-Za-z_"),
                 Some('d') if in_class => out.push_str("0-9"),
                 Some(next) => {
@@ -267,8 +271,16 @@ mod tests {
 
     #[test]
     fn word_classes_in_regexes_become_ascii() {
-        assert_eq!(ascii_classes(r"\bab\B[\b]\\b"), r"(?-u:\b)ab(?-u:\B)[\b]\\b");
+        assert_eq!(ascii_classes(r"\bab\B[\b]\\b"), r"(?-u:\b)ab\B[\b]\\b");
+        assert_eq!(ascii_classes(r"a\Wb\D"), r"a[^0-9A-Za-z_]b[^0-9]");
         assert_eq!(ascii_classes(r"\w+[\w-]\d"), r"(?-u:\w)+[0-9A-Za-z_-](?-u:\d)");
+    }
+
+    #[test]
+    fn every_regex_escape_compiles_after_the_ascii_rewrite() {
+        for t in [r"/a\Wb/", r"/\D+/", r"/x\B/", r"/\w+\b/", r"/[\w\d]+/"] {
+            assert!(Matcher::new(vec![Term::parse(t).unwrap()]).is_ok(), "{t}");
+        }
     }
 
     #[test]
