@@ -40,9 +40,16 @@ pub struct Args {
     /// Passes over the records when fitting.
     #[arg(long, default_value_t = Options::default().epochs, hide = true)]
     epochs: usize,
+    /// Initial learning rate of the fit.
+    #[arg(long, default_value_t = Options::default().rate, hide = true)]
+    rate: f64,
     /// Smallest weight worth a rule.
     #[arg(long, default_value_t = Options::default().min_weight)]
     min_weight: f64,
+    /// Most new rules: the strongest are kept and fitted again without the others (0: no
+    /// limit but the L1 penalty's).
+    #[arg(long, default_value_t = Options::default().max_rules.unwrap_or(0))]
+    max_rules: usize,
     /// Name of a new ruleset (default: the output file's name).
     #[arg(long)]
     name: Option<String>,
@@ -72,6 +79,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         max_terms_per_queue: args.max_terms_per_queue,
         l1: args.l1,
         epochs: args.epochs,
+        rate: args.rate,
+        max_rules: (args.max_rules > 0).then_some(args.max_rules),
         min_weight: args.min_weight,
     };
     let mut learned = learn::learn(&corpus, base.as_ref(), &options)?;
@@ -84,12 +93,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "Suggestions by `triage learn`: review, prune, then merge.".to_string(),
         format!("Inputs: {}.", inputs(&args.inputs.input)),
         format!(
-            "Options: --folds {} --min-support {} --min-precision {} --max-terms-per-queue {} --l1 {} --min-weight {}.",
+            "Options: --folds {} --min-support {} --min-precision {} --max-terms-per-queue {} --l1 {} --max-rules {} --min-weight {}.",
             options.folds,
             options.min_support,
             options.min_precision,
             options.max_terms_per_queue,
             options.l1,
+            options.max_rules.unwrap_or(0),
             options.min_weight
         ),
     ];

@@ -12,8 +12,6 @@ use crate::calibrate::{self, Sample};
 use crate::message::Message;
 use crate::rules::RuleSet;
 
-/// Initial learning rate of the fit; the features are field factors around 1.
-const RATE: f64 = 0.5;
 /// Seeds the fit's shuffling: the same input gives the same suggestions.
 const SEED: u64 = 7;
 /// Most words an example message is made of.
@@ -32,6 +30,7 @@ struct Data<'a> {
     training: Training,
     scale: f64,
     min_weight: f64,
+    max_rules: Option<usize>,
 }
 
 impl Data<'_> {
@@ -49,14 +48,71 @@ impl Data<'_> {
     }
 
     /// Fits on `train`, with weights as the rule file will hold them.
+    ///
+    /// The fit sees each document as TF-IDF text classifiers do: every feature scaled by its
+    /// inverse document frequency, the vector scaled to unit length. Scaling a document's
+    /// features by one positive number scales all its queue scores alike and never changes
+    /// which queue wins, so the engine can run the fitted weights (times the idf) on the raw
+    /// features and choose exactly as the normalised model does; without the normalisation,
+    /// long tickets with many weak terms would dominate the fit. Dividing by the typical
+    /// document length keeps scores (and the temperature) near the model's log-odds.
     fn fit(&self, candidates: &[Candidate], train: &[usize]) -> Model {
-        let m = model::fit(
-            self.layout(candidates),
-            &self.rows,
-            &self.labels,
-            train,
-            &self.training,
-        );
+        let layout = self.layout(candidates);
+        let mut df = vec![0u32; self.features];
+        for &d in train {
+            for &(f, _) in &self.rows[d] {
+                df[f as usize] += 1;
+            }
+        }
+        let n = train.len() as f64;
+        let idf: Vec<f64> = df
+            .iter()
+            .map(|&c| ((1.0 + n) / (1.0 + c as f64)).ln() + 1.0)
+            .collect();
+        let mut norms = Vec::with_capacity(train.len());
+        let mut rows: Vec<Row> = vec![Vec::new(); self.rows.len()];
+        for &d in train {
+            let row: Row = self.rows[d]
+                .iter()
+                .filter(|(f, _)| layout.uses(*f as usize))
+                .map(|&(f, x)| (f, (x as f64 * idf[f as usize]) as f32))
+                .collect();
+            let norm = row.iter().map(|(_, x)| (*x as f64).powi(2)).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                norms.push(norm);
+                rows[d] = row
+                    .into_iter()
+                    .map(|(f, x)| (f, (x as f64 / norm) as f32))
+                    .collect();
+            }
+        }
+        norms.sort_by(f64::total_cmp);
+        let typical = norms.get(norms.len() / 2).copied().unwrap_or(1.0);
+        let factor: Vec<f64> = idf.iter().map(|i| i / typical).collect();
+        let mut m = model::fit(layout.clone(), &rows, &self.labels, train, &self.training, None);
+        m.rescale(&factor);
+        if let Some(budget) = self.max_rules {
+            // Keep the strongest links of the new terms, then fit those alone: a lightly
+            // penalised fit chooses better than a heavy penalty that must also shrink.
+            let rules = self.base.map_or(0, |b| b.rules.len());
+            let first_term = layout.first_index(rules);
+            let mut strength: Vec<(f64, usize)> = m.weights[first_term..]
+                .iter()
+                .enumerate()
+                .filter(|(_, w)| **w != 0.0)
+                .map(|(i, w)| (w.abs(), first_term + i))
+                .collect();
+            if strength.len() > budget {
+                strength.sort_by(|a, b| b.0.total_cmp(&a.0));
+                let mut keep = vec![true; m.weights.len()];
+                keep[first_term..].fill(false);
+                for &(_, i) in &strength[..budget] {
+                    keep[i] = true;
+                }
+                m = model::fit(layout, &rows, &self.labels, train, &self.training, Some(&keep));
+                m.rescale(&factor);
+            }
+        }
         m.written(self.scale, self.min_weight)
     }
 
@@ -165,11 +221,12 @@ pub(super) fn run(corpus: &Corpus, base: Option<&RuleSet>, options: &Options) ->
         training: Training {
             l1: options.l1,
             epochs: options.epochs,
-            rate: RATE,
+            rate: options.rate,
             seed: SEED,
         },
         scale: base.map_or(1.0, |b| b.calibration.temperature),
         min_weight: options.min_weight,
+        max_rules: options.max_rules,
     };
 
     tracing::info!(folds = k, "learn: cross-validating");

@@ -46,20 +46,26 @@ pub struct Options {
     pub l1: f64,
     /// Passes over the data when fitting.
     pub epochs: usize,
+    /// Initial learning rate of the fit.
+    pub rate: f64,
     /// Smallest weight worth writing; smaller ones are dropped.
     pub min_weight: f64,
+    /// Most new rules: the strongest are kept and fitted again without the others.
+    pub max_rules: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             folds: 5,
-            min_support: 5,
+            min_support: 3,
             min_precision: 0.3,
-            max_terms_per_queue: 100,
-            l1: 2e-5,
+            max_terms_per_queue: 2000,
+            l1: 3e-6,
             epochs: 12,
+            rate: 0.5,
             min_weight: 0.05,
+            max_rules: Some(5000),
         }
     }
 }

@@ -48,6 +48,20 @@ impl Layout {
         layout
     }
 
+    /// The index of the first weight of the features from `feature` on (features are laid out
+    /// in order).
+    pub fn first_index(&self, feature: usize) -> usize {
+        self.offset[feature.min(self.offset.len())..]
+            .iter()
+            .find(|&&o| o != u32::MAX)
+            .map_or(self.len, |&o| o as usize)
+    }
+
+    /// True when the model has weights for `feature`.
+    pub fn uses(&self, feature: usize) -> bool {
+        self.offset.get(feature).is_some_and(|&o| o != u32::MAX)
+    }
+
     /// The index of the weight linking `feature` to `queue`, if the model has one.
     pub fn index(&self, feature: usize, queue: usize) -> Option<usize> {
         let offset = *self.offset.get(feature)?;
@@ -103,6 +117,20 @@ impl Model {
         }
     }
 
+    /// Multiplies every weight of feature `f` by `factor[f]`.
+    pub fn rescale(&mut self, factor: &[f64]) {
+        let l = &self.layout;
+        for (f, &o) in l.offset.iter().enumerate() {
+            if o == u32::MAX {
+                continue;
+            }
+            let len = if l.queue[f].is_some() { 1 } else { l.queues };
+            for w in &mut self.weights[o as usize..o as usize + len] {
+                *w *= factor[f];
+            }
+        }
+    }
+
     /// The weights as a rule file would hold them: times `scale`, rounded to two decimals,
     /// within [-100, 100], and zero (no rule) below `min_weight`.
     pub fn written(&self, scale: f64, min_weight: f64) -> Model {
@@ -140,8 +168,16 @@ pub(crate) fn choose(scores: &[f64], fallback: usize) -> usize {
     }
 }
 
-/// Fits a model on the documents `train` (`labels[d]` is document `d`'s queue).
-pub(crate) fn fit(layout: Layout, rows: &[Row], labels: &[usize], train: &[usize], t: &Training) -> Model {
+/// Fits a model on the documents `train` (`labels[d]` is document `d`'s queue). With `keep`,
+/// only the weights it marks may become non-zero.
+pub(crate) fn fit(
+    layout: Layout,
+    rows: &[Row],
+    labels: &[usize],
+    train: &[usize],
+    t: &Training,
+    keep: Option<&[bool]>,
+) -> Model {
     let queues = layout.queues;
     let mut model = Model {
         weights: vec![0.0; layout.len],
@@ -174,6 +210,9 @@ pub(crate) fn fit(layout: Layout, rows: &[Row], labels: &[usize], train: &[usize
                 }
                 let (x, o) = (x as f64, offset as usize);
                 let mut step = |i: usize, g: f64| {
+                    if keep.is_some_and(|k| !k[i]) {
+                        return;
+                    }
                     let w = &mut model.weights[i];
                     *w -= rate * g * x;
                     let before = *w;
@@ -247,7 +286,7 @@ mod tests {
             rate: 0.5,
             seed: 1,
         };
-        let m = fit(layout, &rows, &labels, &train, &t);
+        let m = fit(layout, &rows, &labels, &train, &t, None);
         let w = |f, q| m.layout.index(f, q).map_or(0.0, |i| m.weights[i]);
         assert!(w(0, 1) > 1.0 && w(0, 1) > w(0, 0), "{:?}", m.weights);
         let mut s = vec![0.0; 2];

@@ -18,8 +18,10 @@ use crate::message::Message;
 const PRIOR_SHARE: f64 = 0.01;
 /// A term found in at least this share of every queue's documents is common to all queues.
 const COMMON_SHARE: f64 = 0.01;
-/// A corpus is treated as one language when its most frequent language has this share.
-const MONOLINGUAL_SHARE: f64 = 0.9;
+/// History is multilingual when its second language has at least this share of the records.
+const SECOND_LANGUAGE_SHARE: f64 = 0.1;
+/// In multilingual history, terms are counted for the languages with this share of records.
+const GROUP_SHARE: f64 = 0.01;
 
 /// Every term worth counting, and which document holds which.
 #[derive(Debug, Clone)]
@@ -66,19 +68,25 @@ impl Vocabulary {
         for (l, _) in &per_doc {
             *languages.entry(l.as_deref().unwrap_or("")).or_default() += 1;
         }
-        let top = languages
+        // Detection misreads some short texts; only a real second language (a tenth of the
+        // history) makes term counts, and rules, per language.
+        let mut shares: Vec<(&str, usize)> = languages
             .iter()
             .filter(|(l, _)| !l.is_empty())
-            .map(|(_, &n)| n)
-            .max()
-            .unwrap_or(0);
-        let monolingual = top as f64 >= MONOLINGUAL_SHARE * per_doc.len() as f64 || top == 0;
+            .map(|(l, n)| (*l, *n))
+            .collect();
+        shares.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let n = per_doc.len() as f64;
+        let monolingual = shares
+            .get(1)
+            .is_none_or(|&(_, second)| (second as f64) < SECOND_LANGUAGE_SHARE * n);
+        tracing::info!(?shares, monolingual, "learn: languages");
         let mut groups: Vec<Option<String>> = if monolingual {
             vec![None]
         } else {
-            let mut langs: Vec<String> = languages
+            let mut langs: Vec<String> = shares
                 .iter()
-                .filter(|(l, n)| !l.is_empty() && **n as u32 >= min_support.max(1))
+                .filter(|&&(_, count)| count as f64 >= GROUP_SHARE * n && count as u32 >= min_support)
                 .map(|(l, _)| l.to_string())
                 .collect();
             langs.sort();
