@@ -89,7 +89,28 @@ impl Data<'_> {
         norms.sort_by(f64::total_cmp);
         let typical = norms.get(norms.len() / 2).copied().unwrap_or(1.0);
         let factor: Vec<f64> = idf.iter().map(|i| i / typical).collect();
-        let mut m = model::fit(layout.clone(), &rows, &self.labels, train, &self.training, None);
+        // The ruleset's weights, in the normalised model's units, are where the fit starts.
+        let anchors: Vec<(usize, f64)> = self
+            .base
+            .map_or(&[][..], |b| &b.rules[..])
+            .iter()
+            .enumerate()
+            .filter_map(|(r, rule)| {
+                Some((
+                    layout.index(r, rule.queue)?,
+                    rule.weight / (factor[r] * self.scale),
+                ))
+            })
+            .collect();
+        let mut m = model::fit(
+            layout.clone(),
+            &rows,
+            &self.labels,
+            train,
+            &self.training,
+            None,
+            &anchors,
+        );
         m.rescale(&factor);
         if let Some(budget) = self.max_rules {
             // Keep the strongest links of the new terms, then fit those alone: a lightly
@@ -109,7 +130,15 @@ impl Data<'_> {
                 for &(_, i) in &strength[..budget] {
                     keep[i] = true;
                 }
-                m = model::fit(layout, &rows, &self.labels, train, &self.training, Some(&keep));
+                m = model::fit(
+                    layout,
+                    &rows,
+                    &self.labels,
+                    train,
+                    &self.training,
+                    Some(&keep),
+                    &anchors,
+                );
                 m.rescale(&factor);
             }
         }

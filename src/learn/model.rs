@@ -15,6 +15,8 @@ use super::features::Row;
 
 /// Learning-rate decay per pass over the data (exponential, as in Tsuruoka et al.).
 const DECAY: f64 = 0.85;
+/// How many records' worth of evidence a person's weight counts for (see [`fit`]).
+const ANCHOR_RECORDS: f64 = 20.0;
 
 /// Which weights a model has: a feature links to one queue, to every queue, or is unused.
 #[derive(Debug, Clone)]
@@ -170,6 +172,10 @@ pub(crate) fn choose(scores: &[f64], fallback: usize) -> usize {
 
 /// Fits a model on the documents `train` (`labels[d]` is document `d`'s queue). With `keep`,
 /// only the weights it marks may become non-zero.
+///
+/// `anchors` are `(weight, value)` pairs for weights a person chose (the rules of an existing
+/// ruleset): they start at that value, escape the L1 penalty, and are pulled back towards it
+/// as if by [`ANCHOR_RECORDS`] records, so little history moves them little.
 pub(crate) fn fit(
     layout: Layout,
     rows: &[Row],
@@ -177,6 +183,7 @@ pub(crate) fn fit(
     train: &[usize],
     t: &Training,
     keep: Option<&[bool]>,
+    anchors: &[(usize, f64)],
 ) -> Model {
     let queues = layout.queues;
     let mut model = Model {
@@ -186,6 +193,12 @@ pub(crate) fn fit(
     if train.is_empty() {
         return model;
     }
+    let mut anchored = vec![false; model.weights.len()];
+    for &(i, w0) in anchors {
+        model.weights[i] = w0;
+        anchored[i] = true;
+    }
+    let pull = ANCHOR_RECORDS / train.len() as f64;
     // Penalty applied to each weight so far (`q`), and what it could have been (`u`).
     let mut applied = vec![0.0; model.weights.len()];
     let mut total = 0.0;
@@ -215,6 +228,9 @@ pub(crate) fn fit(
                     }
                     let w = &mut model.weights[i];
                     *w -= rate * g * x;
+                    if anchored[i] {
+                        return;
+                    }
                     let before = *w;
                     if *w > 0.0 {
                         *w = (*w - (total + applied[i])).max(0.0);
@@ -231,6 +247,10 @@ pub(crate) fn fit(
                         }
                     }
                 }
+            }
+            for &(i, w0) in anchors {
+                let w = &mut model.weights[i];
+                *w -= (rate * pull).min(1.0) * (*w - w0);
             }
         }
     }
@@ -286,7 +306,7 @@ mod tests {
             rate: 0.5,
             seed: 1,
         };
-        let m = fit(layout, &rows, &labels, &train, &t, None);
+        let m = fit(layout, &rows, &labels, &train, &t, None, &[]);
         let w = |f, q| m.layout.index(f, q).map_or(0.0, |i| m.weights[i]);
         assert!(w(0, 1) > 1.0 && w(0, 1) > w(0, 0), "{:?}", m.weights);
         let mut s = vec![0.0; 2];
