@@ -2,7 +2,7 @@
 //!
 //! [`learn`] measures the rules of a ruleset on labelled records (how often each fires, for
 //! which labels), proposes new rules (words and two-word phrases characteristic of a queue),
-//! fits every weight on the engine's own score scale, and cross-validates the result; [`render`]
+//! fits every weight on the engine's own score scale, and cross-validates the result; [`render()`]
 //! writes it all as a rule file for a person to review and merge.
 //!
 //! - [`corpus`]: records → labelled messages and their terms.
@@ -10,7 +10,8 @@
 //! - `features`: rule and term firing values, computed by the engine itself.
 //! - `model`: the sparse logistic regression whose coefficients are rule weights.
 //! - `fit`: cross-validation and the final fit.
-//! - [`render`]: the suggestions as rule-file syntax.
+//! - `data`: what every fit shares, and one fit (TF-IDF-style scaling).
+//! - [`render()`]: the suggestions as rule-file syntax.
 //!
 //! **Cross-validation** assigns each record to a fold by a hash of its position
 //! ([`crate::calibrate::fold_of`], the same folds `triage calibrate` uses). Everything fitted
@@ -18,6 +19,7 @@
 //! other folds only.
 
 pub mod corpus;
+mod data;
 mod features;
 mod fit;
 mod model;
