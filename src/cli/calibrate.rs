@@ -184,7 +184,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 /// The sample for one labelled record, or `None` when it has no usable label or message.
 fn sample(engine: &Engine, record: &Record, limits: &Limits) -> Option<Sample> {
     let rs = engine.ruleset();
-    let gold = rs.queue_index(record.label.as_deref()?)?;
+    let gold = rs.queue_index(&triage::rules::queue_id(record.label.as_deref()?))?;
     let mut message = match &record.payload {
         Payload::Ticket(t) => Message::from_ticket(t),
         Payload::Raw(raw) => mail::parse(raw, limits).ok()?,
