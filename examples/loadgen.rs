@@ -44,6 +44,7 @@ fn tickets() -> Vec<pb::ClassifyRequest> {
                 from: v["from"].as_str().unwrap_or_default().to_string(),
                 ..Default::default()
             })),
+            ..Default::default()
         })
         .collect()
 }

@@ -2,7 +2,9 @@
 //! and the evidence that decided.
 //!
 //! Layout, following the data:
-//! - [`mail`]: raw input (email, plain text, tickets) → [`Message`].
+//! - [`intake`]: the one path from any interface's input (raw email, ticket, language hint) to
+//!   a [`Message`], with the limits.
+//! - [`mail`]: raw email and plain text → [`Message`] (MIME, encoded-words, quotes, signatures).
 //! - [`text`]: normalisation (folding, offsets) and language detection.
 //! - [`rules`]: rule files → checked [`RuleSet`].
 //! - [`engine`]: [`RuleSet`] → compiled matchers; [`Message`] → [`Verdict`].
@@ -13,6 +15,7 @@
 
 pub mod calibrate;
 pub mod engine;
+pub mod intake;
 pub mod learn;
 pub mod mail;
 pub mod message;

@@ -8,10 +8,11 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use rayon::prelude::*;
 use serde_json::json;
+use triage::Engine;
 use triage::calibrate::{self, Reliability, Sample};
-use triage::mail::{self, Limits};
-use triage::replay::{Payload, Record};
-use triage::{Engine, Message};
+use triage::mail::Limits;
+use triage::replay::Record;
+use triage::replay::run::message_of;
 
 /// Arguments of `calibrate`.
 #[derive(Debug, clap::Args)]
@@ -185,13 +186,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 fn sample(engine: &Engine, record: &Record, limits: &Limits) -> Option<Sample> {
     let rs = engine.ruleset();
     let gold = rs.queue_index(&triage::rules::queue_id(record.label.as_deref()?))?;
-    let mut message = match &record.payload {
-        Payload::Ticket(t) => Message::from_ticket(t),
-        Payload::Raw(raw) => mail::parse(raw, limits).ok()?,
-    };
-    if message.language.is_none() {
-        message.language.clone_from(&record.language);
-    }
+    let message = message_of(&record.payload, record.hint.as_deref(), limits).ok()?;
     let verdict = engine.classify(&record.id, &message);
     let scores = rs
         .queues

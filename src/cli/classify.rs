@@ -1,12 +1,13 @@
 //! `triage classify [FILE...]` and `triage classify --jsonl`.
 
 use std::io::{BufRead, BufWriter, Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::{Value, json};
 use triage::engine::explain::explain;
-use triage::mail::{self, Limits};
+use triage::intake::{Input, IntakeError, intake};
+use triage::mail::Limits;
 use triage::{Engine, Message, Ticket};
 
 /// Arguments of `classify`.
@@ -76,15 +77,8 @@ fn classify_files(
     let mut ok = true;
     for path in files {
         let id = path.display().to_string();
-        let raw = if id == "-" {
-            let mut buf = Vec::new();
-            std::io::stdin().lock().read_to_end(&mut buf).map(|_| buf)
-        } else {
-            std::fs::read(path)
-        };
-        let parsed = raw
-            .map_err(|e| e.to_string())
-            .and_then(|raw| mail::parse(&raw, &limits).map_err(|e| e.to_string()));
+        let parsed = read_bounded(path, limits.max_message_bytes)
+            .and_then(|raw| intake(Input::Raw(&raw), None, &limits).map_err(|e| e.to_string()));
         match parsed {
             Ok(message) => emit(engine, &id, &message, mode, out)?,
             Err(error) => {
@@ -94,6 +88,34 @@ fn classify_files(
         }
     }
     Ok(ok)
+}
+
+/// Reads a file (or stdin for `-`) but never more than one byte past `limit`: an oversized
+/// input is refused without being held whole.
+fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+    let reader: Box<dyn Read> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(path).map_err(|e| e.to_string())?)
+    };
+    let mut buf = Vec::new();
+    reader
+        .take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|e| e.to_string())?;
+    if buf.len() > limit {
+        return Err(IntakeError::TooLarge {
+            size: buf.len(),
+            limit,
+        }
+        .to_string()
+        .replacen(
+            &format!("{} bytes", buf.len()),
+            &format!("more than {limit} bytes"),
+            1,
+        ));
+    }
+    Ok(buf)
 }
 
 fn classify_jsonl(
@@ -122,6 +144,7 @@ fn classify_lines(
     mode: Mode,
     out: &mut impl Write,
 ) -> anyhow::Result<bool> {
+    let limits = Limits::default();
     let mut ok = true;
     let mut buf = Vec::new();
     let mut line_no = 0usize;
@@ -132,7 +155,17 @@ fn classify_lines(
         }
         line_no += 1;
         match parse_ticket(&buf) {
-            Ok(ticket) => emit(engine, &ticket.id, &Message::from_ticket(&ticket), mode, out)?,
+            Ok(ticket) => match intake(Input::Ticket(&ticket), None, &limits) {
+                Ok(message) => emit(engine, &ticket.id, &message, mode, out)?,
+                Err(error) => {
+                    ok = false;
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({ "id": ticket.id, "line": line_no, "error": error.to_string() })
+                    )?;
+                }
+            },
             Err((id, error)) => {
                 ok = false;
                 writeln!(out, "{}", json!({ "id": id, "line": line_no, "error": error }))?;

@@ -13,7 +13,8 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 use triage::replay::run::{self, Classifier, RunOptions};
-use triage::replay::{Backend, Evaluation, Shard, Stats, Summary, remote::Remote, report};
+use triage::replay::{Backend, Evaluation, Shard, Stats, Summary, report};
+use triage::server::client::Client;
 use triage::{Engine, RuleSet};
 
 /// Arguments of `replay`.
@@ -80,7 +81,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (backend, version, queues) = match &args.server {
         Some(url) => {
-            let remote = Remote::connect(url, args.server_streams, args.server_token.as_deref())?;
+            let remote = Client::connect(url, args.server_streams, args.server_token.as_deref())?;
             let (version, queues) = remote.ruleset()?;
             (Backend::Remote(remote), version, queues)
         }

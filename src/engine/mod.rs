@@ -21,6 +21,8 @@ pub mod score;
 pub use matcher::CompileError;
 use matcher::{Matcher, TermHit};
 
+use crate::intake::{Input, intake};
+use crate::mail::Limits;
 use crate::message::Message;
 use crate::rules::{Expectation, Field, Rule, RuleSet, Term};
 use crate::text::lang;
@@ -197,7 +199,7 @@ impl Engine {
             .iter()
             .enumerate()
             .map(|(i, ex)| {
-                let verdict = self.classify(&ex.location.to_string(), &Message::from_ticket(&ex.ticket));
+                let verdict = self.classify(&ex.location.to_string(), &example_message(&ex.ticket));
                 let passed = match &ex.expect {
                     Expectation::Queue(q) => &verdict.queue == q,
                     Expectation::Not(q) => &verdict.queue != q,
@@ -386,14 +388,11 @@ fn prepare(message: &Message) -> Prepared<'_> {
     }
 }
 
-/// The caller's language when given, otherwise detected from subject and new text.
-fn language_of(message: &Message) -> Option<String> {
-    if let Some(l) = &message.language {
-        let l = l.trim().to_ascii_lowercase();
-        let code = l.split(['-', '_']).next().unwrap_or_default();
-        if code.len() == 2 {
-            return Some(code.to_string());
-        }
+/// The caller's language when given (the intake has checked it), otherwise detected from the
+/// subject and new text (and the quoted text when the new text is too short to tell).
+pub(crate) fn language_of(message: &Message) -> Option<String> {
+    if let Some(code) = message.language.as_deref().and_then(crate::intake::language_code) {
+        return Some(code);
     }
     let mut sample = String::with_capacity(message.subject.len() + message.body.len() + 1);
     sample.push_str(&message.subject);
@@ -404,6 +403,11 @@ fn language_of(message: &Message) -> Option<String> {
         sample.push_str(&message.quoted);
     }
     lang::detect(&sample).map(str::to_string)
+}
+
+/// An example's message, through the same intake as every interface's.
+fn example_message(ticket: &crate::message::Ticket) -> Message {
+    intake(Input::Ticket(ticket), None, &Limits::default()).unwrap_or_else(|_| Message::from_ticket(ticket))
 }
 
 /// Rounds to four decimals: verdicts are read by people and diffed by replay.

@@ -9,7 +9,7 @@ use crate::mail::Limits;
 use crate::message::Message;
 use crate::replay::run::message_of;
 use crate::replay::source::{Reader, Unit};
-use crate::text::{fold, lang};
+use crate::text::fold;
 
 /// Tokens shorter than this are too ambiguous to make rules of ("a", "x").
 const MIN_TOKEN_CHARS: usize = 2;
@@ -50,10 +50,7 @@ impl Corpus {
             .map(|unit| {
                 let record = unit.decode().ok()?;
                 let label = record.label.unwrap_or_default();
-                let mut message = message_of(&record.payload, limits).ok()?;
-                if message.language.is_none() {
-                    message.language = record.language;
-                }
+                let message = message_of(&record.payload, record.hint.as_deref(), limits).ok()?;
                 Some((label, message))
             })
             .collect();
@@ -79,18 +76,10 @@ impl Corpus {
     }
 }
 
-/// The language a document's terms are counted under: the one the input claims, else the
-/// detected one (as the engine decides which `languages` a rule applies to).
+/// The language a document's terms are counted under: exactly the one the engine uses to decide
+/// which `languages` a rule applies to (the caller's hint, else detection).
 pub(crate) fn language_of(message: &Message) -> Option<String> {
-    if let Some(l) = &message.language {
-        let code = l.trim().to_ascii_lowercase();
-        let code = code.split(['-', '_']).next().unwrap_or_default();
-        if code.len() == 2 {
-            return Some(code.to_string());
-        }
-    }
-    let sample = format!("{}\n{}", message.subject, message.body);
-    lang::detect(&sample).map(str::to_string)
+    crate::engine::language_of(message)
 }
 
 /// The distinct words and two-word phrases of a message's text fields, folded.

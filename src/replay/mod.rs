@@ -4,7 +4,7 @@
 //! - [`source`]: input files (JSONL, CSV, mbox, maildir, `.eml` folders, gzip) → [`Record`]s,
 //!   streamed; reused by every batch command that reads tickets.
 //! - [`run`]: the parallel runner: bounded chunks classified with rayon, written in input order.
-//! - [`remote`]: the same through a running `triage serve` (`ClassifyStream`).
+//!   With `--server`, through a running `triage serve` ([`crate::server::client`]).
 //! - [`outcome`]: one record's result: the output line and what evaluation needs.
 //! - [`eval`]: accuracy, per-queue scores, confusion, calibration, rule mass-check, ruleset diff.
 //! - [`report`]: the self-contained HTML report with inline SVG charts.
@@ -13,7 +13,6 @@
 
 pub mod eval;
 pub mod outcome;
-pub mod remote;
 pub mod report;
 pub mod run;
 pub mod source;
@@ -38,7 +37,7 @@ pub enum ReplayError {
     Output(#[source] std::io::Error),
     /// The server could not be reached or the stream broke (records would be lost).
     #[error(transparent)]
-    Remote(#[from] remote::RemoteError),
+    Remote(#[from] crate::server::client::ClientError),
 }
 
 /// One of N parallel jobs: the records whose index modulo `count` is `index`.

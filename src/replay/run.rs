@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use rayon::prelude::*;
 
 use super::outcome::{Meta, Outcome};
-use super::remote::Remote;
 use super::source::{Payload, Reader, Record, Unit};
 use super::{ReplayError, Shard};
 use crate::engine::Engine;
-use crate::mail::{self, Limits};
+use crate::intake::intake;
+use crate::mail::Limits;
 use crate::message::Message;
+use crate::server::client::{Client, Item};
 
 /// How many chunks the reader may prepare while the classifier works.
 const QUEUED_CHUNKS: usize = 2;
@@ -29,7 +30,7 @@ pub enum Backend {
     /// The in-process engine.
     Local(Engine),
     /// A running `triage serve`, over `ClassifyStream`.
-    Remote(Remote),
+    Remote(Client),
 }
 
 /// What classifies each record: the backend, and optionally a second ruleset to compare with.
@@ -159,9 +160,9 @@ impl Classifier {
     pub fn classify(&self, chunk: Vec<Unit>) -> Result<Vec<Outcome>, ReplayError> {
         match &self.backend {
             Backend::Local(engine) => Ok(chunk.into_par_iter().map(|u| self.local(engine, u)).collect()),
-            Backend::Remote(remote) => {
+            Backend::Remote(client) => {
                 let prepared: Vec<Prepared> = chunk.into_par_iter().map(|u| self.prepare(u)).collect();
-                Ok(remote.classify(prepared)?)
+                remote(client, prepared)
             }
         }
     }
@@ -171,8 +172,8 @@ impl Classifier {
             Ok(r) => r,
             Err(bad) => return Outcome::failed(meta_of_bad(&bad), bad.error),
         };
-        let (meta, payload) = split(record);
-        match message_of(&payload, &self.limits) {
+        let (meta, payload, hint) = split(record);
+        match message_of(&payload, hint.as_deref(), &self.limits) {
             Ok(message) => {
                 let verdict = engine.classify(&meta.id, &message);
                 let candidate = self.candidate.as_ref().map(|c| c.classify(&meta.id, &message));
@@ -188,10 +189,10 @@ impl Classifier {
             Ok(r) => r,
             Err(bad) => return Prepared::Failed(Outcome::failed(meta_of_bad(&bad), bad.error)),
         };
-        let (meta, payload) = split(record);
+        let (meta, payload, hint) = split(record);
         let candidate = match &self.candidate {
             None => None,
-            Some(engine) => match message_of(&payload, &self.limits) {
+            Some(engine) => match message_of(&payload, hint.as_deref(), &self.limits) {
                 Ok(message) => Some(engine.classify(&meta.id, &message)),
                 Err(error) => return Prepared::Failed(Outcome::failed(meta, error)),
             },
@@ -199,24 +200,57 @@ impl Classifier {
         Prepared::Ready {
             meta,
             payload,
+            hint,
             candidate,
         }
     }
 }
 
 /// A record ready to send to the server, or already failed here.
-pub enum Prepared {
+enum Prepared {
     /// Decoded; `candidate` is its verdict under `--compare-rules`.
     Ready {
         /// Where it is and what it claims.
         meta: Meta,
         /// Its content.
         payload: Payload,
+        /// The caller's language hint.
+        hint: Option<String>,
         /// Its verdict under the compared ruleset.
         candidate: Option<crate::verdict::Verdict>,
     },
     /// Could not be decoded.
     Failed(Outcome),
+}
+
+/// Classifies the prepared records on the server; records that failed here pass through.
+fn remote(client: &Client, prepared: Vec<Prepared>) -> Result<Vec<Outcome>, ReplayError> {
+    let items: Vec<Item<'_>> = prepared
+        .iter()
+        .filter_map(|p| match p {
+            Prepared::Ready {
+                meta, payload, hint, ..
+            } => Some(Item {
+                id: &meta.id,
+                input: payload.input(),
+                hint: hint.as_deref(),
+            }),
+            Prepared::Failed(_) => None,
+        })
+        .collect();
+    let mut answers = client.classify(&items)?.into_iter();
+    drop(items);
+    Ok(prepared
+        .into_iter()
+        .map(|p| match p {
+            Prepared::Failed(outcome) => outcome,
+            Prepared::Ready { meta, candidate, .. } => match answers.next() {
+                Some(Ok(verdict)) => Outcome::classified(meta, &verdict, candidate.as_ref()),
+                Some(Err(error)) => Outcome::failed(meta, error),
+                None => Outcome::failed(meta, "the server gave no answer".to_string()),
+            },
+        })
+        .collect())
 }
 
 fn meta_of_bad(bad: &super::BadRecord) -> Meta {
@@ -229,7 +263,7 @@ fn meta_of_bad(bad: &super::BadRecord) -> Meta {
     }
 }
 
-fn split(record: Record) -> (Meta, Payload) {
+fn split(record: Record) -> (Meta, Payload, Option<String>) {
     let meta = Meta {
         position: record.position,
         id: record.id,
@@ -238,15 +272,11 @@ fn split(record: Record) -> (Meta, Payload) {
         label: record.label.map(|l| crate::rules::queue_id(&l)),
         language: record.language,
     };
-    (meta, record.payload)
+    (meta, record.payload, record.hint)
 }
 
-/// The message of a record, as the server would build it (same limits and truncation).
-pub fn message_of(payload: &Payload, limits: &Limits) -> Result<Message, String> {
-    let mut message = match payload {
-        Payload::Ticket(ticket) => Message::from_ticket(ticket),
-        Payload::Raw(bytes) => mail::parse(bytes, limits).map_err(|e| e.to_string())?,
-    };
-    mail::truncate_fields(&mut message, limits.max_text_bytes);
-    Ok(message)
+/// The message of a record, through the one intake the server uses (same limits, truncation
+/// and language hint).
+pub fn message_of(payload: &Payload, hint: Option<&str>, limits: &Limits) -> Result<Message, String> {
+    intake(payload.input(), hint, limits).map_err(|e| e.to_string())
 }

@@ -17,19 +17,20 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::Tokens;
-use super::state::Rules;
-use crate::mail::{self, Limits};
-use crate::message::{Message, Ticket};
+use super::classifier::Classifier;
+use crate::engine::Engine;
+use crate::intake::{Input, IntakeError, intake};
+use crate::mail::Limits;
+use crate::message::Ticket;
+use crate::verdict::Verdict;
 
 /// What the admin handlers share.
 #[derive(Clone)]
 pub struct AdminState {
-    /// The serving ruleset.
-    pub rules: Arc<Rules>,
+    /// The ruleset, limits and permits shared with gRPC.
+    pub classifier: Classifier,
     /// Accepted tokens, when authentication is configured.
     pub tokens: Option<Arc<Tokens>>,
-    /// Size limits for webhook messages.
-    pub limits: Limits,
     /// The metrics renderer.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// True while the gRPC server accepts calls.
@@ -39,7 +40,7 @@ pub struct AdminState {
 /// The admin routes.
 pub fn router(state: AdminState) -> Router {
     // base64 grows a raw email by a third; leave room for the JSON around it.
-    let body_limit = state.limits.max_message_bytes / 3 * 4 + 64 * 1024;
+    let body_limit = state.classifier.limits().max_message_bytes / 3 * 4 + 64 * 1024;
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -66,7 +67,14 @@ async fn metrics(State(state): State<AdminState>) -> Response {
 
 async fn readyz(State(state): State<AdminState>) -> Response {
     if state.ready.load(Ordering::Acquire) {
-        let version = state.rules.current().engine.ruleset().version.clone();
+        let version = state
+            .classifier
+            .rules()
+            .current()
+            .engine
+            .ruleset()
+            .version
+            .clone();
         (StatusCode::OK, format!("ready {version}\n")).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
@@ -97,56 +105,62 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Byt
                 .into_response();
         }
     }
-    let request: WebhookRequest = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")),
-    };
-    let limits = state.limits;
-    let id = request.ticket.id.clone();
-    let message = match request.raw_email {
-        Some(b64) => {
-            let raw = match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-                Ok(raw) => raw,
-                Err(e) => return error(StatusCode::BAD_REQUEST, format!("raw_email is not base64: {e}")),
-            };
-            match mail::parse(&raw, &limits) {
-                Ok(m) => m,
-                Err(e @ mail::ParseError::TooLarge { .. }) => {
-                    return error(StatusCode::PAYLOAD_TOO_LARGE, e.to_string());
-                }
-                #[allow(unreachable_patterns)]
-                Err(e) => return error(StatusCode::BAD_REQUEST, e.to_string()),
-            }
-        }
-        None => {
-            let t = &request.ticket;
-            let size =
-                t.subject.len() + t.body.len() + t.from.len() + t.to.iter().map(String::len).sum::<usize>();
-            if size > limits.max_message_bytes {
-                let limit = limits.max_message_bytes;
-                return error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("message of {size} bytes exceeds the limit of {limit} bytes"),
-                );
-            }
-            let mut m = Message::from_ticket(&request.ticket);
-            mail::truncate_fields(&mut m, limits.max_text_bytes);
-            m
+    // The same permit as a gRPC call, taken before any work: JSON, base64 and MIME decoding of
+    // a large body cost as much as the classification.
+    let _permit = match state.classifier.admit() {
+        Ok(permit) => permit,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "1")],
+                axum::Json(json!({ "error": e.to_string() })),
+            )
+                .into_response();
         }
     };
     let started = Instant::now();
-    let loaded = state.rules.current();
-    let verdict = match tokio::task::spawn_blocking(move || loaded.engine.classify(&id, &message)).await {
-        Ok(v) => v,
+    let size = body.len();
+    let outcome = state
+        .classifier
+        .run(size, move |engine, limits| webhook(&body, engine, limits))
+        .await;
+    match outcome {
+        Ok(Ok(verdict)) => {
+            super::metrics::request_bytes(size);
+            super::metrics::classified(&verdict, started.elapsed(), "http");
+            axum::Json(verdict).into_response()
+        }
+        Ok(Err((status, message))) => error(status, message),
         Err(e) => {
             super::metrics::failed("http");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("classification failed: {e}"),
-            );
+            error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }
+    }
+}
+
+/// The webhook's work, off the reactor for large bodies: JSON, base64, the intake, the engine.
+fn webhook(body: &[u8], engine: &Engine, limits: &Limits) -> Result<Verdict, (StatusCode, String)> {
+    let request: WebhookRequest =
+        serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    let ticket = &request.ticket;
+    let raw;
+    let (input, hint) = match &request.raw_email {
+        Some(b64) => {
+            raw = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| (StatusCode::BAD_REQUEST, format!("raw_email is not base64: {e}")))?;
+            (Input::Raw(&raw), ticket.language.as_deref())
+        }
+        None if ticket.subject.is_empty() && ticket.body.is_empty() => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "the request has neither `subject`/`body` nor `raw_email`".to_string(),
+            ));
+        }
+        None => (Input::Ticket(ticket), None),
     };
-    super::metrics::request_bytes(body.len());
-    super::metrics::classified(&verdict, started.elapsed(), "http");
-    axum::Json(verdict).into_response()
+    let message = intake(input, hint, limits).map_err(|e| match e {
+        IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+    })?;
+    Ok(engine.classify(&ticket.id, &message))
 }

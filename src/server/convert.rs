@@ -3,7 +3,8 @@
 use tonic::Status;
 
 use super::pb;
-use crate::mail::{self, Limits};
+use crate::intake::{Input, IntakeError, intake};
+use crate::mail::Limits;
 use crate::message::{Message, Ticket};
 use crate::verdict::{Hit, Rank, Verdict};
 
@@ -14,60 +15,48 @@ pub enum RequestError {
     /// Neither `ticket` nor `raw_email` was set.
     #[error("the request has neither `ticket` nor `raw_email`: set exactly one")]
     Empty,
-    /// The message is over the size limit.
-    #[error("message of {size} bytes exceeds the limit of {limit} bytes")]
-    TooLarge {
-        /// Its size.
-        size: usize,
-        /// The limit.
-        limit: usize,
-    },
-    /// The raw email could not be read at all.
-    #[error("unreadable message: {0}")]
-    Unparseable(String),
+    /// The intake refused the message (over the size limit).
+    #[error(transparent)]
+    Intake(#[from] IntakeError),
+    /// The classification task failed (a bug: reported, never a crash).
+    #[error("classification failed: {0}")]
+    Internal(String),
 }
 
 impl From<RequestError> for Status {
     fn from(e: RequestError) -> Status {
         match e {
-            RequestError::Empty | RequestError::Unparseable(_) => Status::invalid_argument(e.to_string()),
-            RequestError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+            RequestError::Empty => Status::invalid_argument(e.to_string()),
+            RequestError::Intake(IntakeError::TooLarge { .. }) => Status::resource_exhausted(e.to_string()),
+            RequestError::Internal(_) => Status::internal(e.to_string()),
         }
     }
 }
 
-/// The size of a request's message in bytes (what the size limit applies to).
+/// The size of a request's message in bytes: what the intake's size limit applies to.
 pub fn request_size(req: &pb::ClassifyRequest) -> usize {
-    match &req.input {
+    let input = match &req.input {
         Some(pb::classify_request::Input::RawEmail(raw)) => raw.len(),
         Some(pb::classify_request::Input::Ticket(t)) => {
             t.subject.len()
                 + t.body.len()
                 + t.from.len()
                 + t.to.iter().map(String::len).sum::<usize>()
+                + t.language.len()
                 + t.headers.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
         }
         None => 0,
-    }
+    };
+    input + req.id.len() + req.language.len()
 }
 
-/// Turns a request into a message. Blocking work (MIME decoding): call off the reactor for
-/// large inputs.
+/// Turns a request into a message through the one intake. Blocking work (MIME decoding): call
+/// off the reactor for large inputs.
 pub fn to_message(req: pb::ClassifyRequest, limits: &Limits) -> Result<Message, RequestError> {
-    let size = request_size(&req);
-    if size > limits.max_message_bytes {
-        return Err(RequestError::TooLarge {
-            size,
-            limit: limits.max_message_bytes,
-        });
-    }
+    let hint = Some(req.language.as_str());
     match req.input {
         None => Err(RequestError::Empty),
-        Some(pb::classify_request::Input::RawEmail(raw)) => mail::parse(&raw, limits).map_err(|e| match e {
-            mail::ParseError::TooLarge { size, limit } => RequestError::TooLarge { size, limit },
-            #[allow(unreachable_patterns)]
-            other => RequestError::Unparseable(other.to_string()),
-        }),
+        Some(pb::classify_request::Input::RawEmail(raw)) => Ok(intake(Input::Raw(&raw), hint, limits)?),
         Some(pb::classify_request::Input::Ticket(t)) => {
             let ticket = Ticket {
                 id: req.id,
@@ -78,10 +67,28 @@ pub fn to_message(req: pb::ClassifyRequest, limits: &Limits) -> Result<Message, 
                 language: Some(t.language).filter(|l| !l.is_empty()),
                 headers: t.headers.into_iter().collect(),
             };
-            let mut message = Message::from_ticket(&ticket);
-            mail::truncate_fields(&mut message, limits.max_text_bytes);
-            Ok(message)
+            Ok(intake(Input::Ticket(&ticket), hint, limits)?)
         }
+    }
+}
+
+/// The wire request for a message: the inverse of [`to_message`]'s input side.
+pub fn to_request(id: &str, input: Input<'_>, hint: Option<&str>) -> pb::ClassifyRequest {
+    let input = match input {
+        Input::Raw(bytes) => pb::classify_request::Input::RawEmail(bytes::Bytes::copy_from_slice(bytes)),
+        Input::Ticket(t) => pb::classify_request::Input::Ticket(pb::Ticket {
+            subject: t.subject.clone(),
+            body: t.body.clone(),
+            from: t.from.clone(),
+            to: t.to.clone(),
+            language: t.language.clone().unwrap_or_default(),
+            headers: t.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }),
+    };
+    pb::ClassifyRequest {
+        id: id.to_string(),
+        input: Some(input),
+        language: hint.unwrap_or_default().to_string(),
     }
 }
 

@@ -1,23 +1,18 @@
 //! The `triage.v1.Triage` service.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, debug_span, field};
 
+use super::classifier::Classifier;
 use super::convert::{self, RequestError};
 use super::pb;
-use super::state::{Rules, rfc3339};
-use crate::mail::Limits;
+use super::state::rfc3339;
 use crate::verdict::Verdict;
-
-/// Inputs above this size are decoded and classified on the blocking pool, so a large email
-/// never stalls the async workers that serve everyone else.
-const INLINE_BYTES: usize = 64 * 1024;
 
 /// Responses buffered per stream before the server stops reading requests: a slow reader
 /// pushes back on its writer instead of growing the server's memory.
@@ -26,51 +21,33 @@ const STREAM_BUFFER: usize = 16;
 /// The service state shared by every call.
 #[derive(Debug, Clone)]
 pub struct TriageService {
-    rules: Arc<Rules>,
-    limits: Limits,
-    permits: Arc<Semaphore>,
+    classifier: Classifier,
 }
 
 impl TriageService {
-    /// A service over `rules`, accepting at most `max_concurrency` calls at once.
-    pub fn new(rules: Arc<Rules>, limits: Limits, max_concurrency: usize) -> TriageService {
-        TriageService {
-            rules,
-            limits,
-            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
-        }
+    /// A service over the shared classifier (ruleset, limits, permits).
+    pub fn new(classifier: Classifier) -> TriageService {
+        TriageService { classifier }
     }
 
-    /// Takes a concurrency permit, or sheds the call at once when the server is saturated:
-    /// queueing without bound would only turn overload into timeouts for everyone.
     fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            metrics::counter!("triage_load_shed_total").increment(1);
-            Status::resource_exhausted("triage is at its concurrency limit; retry with backoff")
-        })
+        self.classifier
+            .admit()
+            .map_err(|e| Status::resource_exhausted(e.to_string()))
     }
 }
 
-/// Classifies one request, off the reactor when it is large.
-async fn classify(
-    rules: &Arc<Rules>,
-    limits: Limits,
-    req: pb::ClassifyRequest,
-) -> Result<Verdict, RequestError> {
-    let loaded = rules.current();
-    let inline = convert::request_size(&req) <= INLINE_BYTES;
-    let work = move || {
-        let id = req.id.clone();
-        let message = convert::to_message(req, &limits)?;
-        Ok(loaded.engine.classify(&id, &message))
-    };
-    if inline {
-        work()
-    } else {
-        tokio::task::spawn_blocking(work)
-            .await
-            .unwrap_or_else(|e| Err(RequestError::Unparseable(format!("classification failed: {e}"))))
-    }
+/// Classifies one request through the intake, off the reactor when it is large.
+async fn classify(classifier: &Classifier, req: pb::ClassifyRequest) -> Result<Verdict, RequestError> {
+    let size = convert::request_size(&req);
+    classifier
+        .run(size, move |engine, limits| {
+            let id = req.id.clone();
+            let message = convert::to_message(req, limits)?;
+            Ok(engine.classify(&id, &message))
+        })
+        .await
+        .unwrap_or_else(|e| Err(RequestError::Internal(e.0)))
 }
 
 /// Records the outcome of one classification on the current span and in the metrics.
@@ -122,7 +99,7 @@ impl pb::triage_server::Triage for TriageService {
         super::metrics::request_bytes(convert::request_size(&req));
         let span = debug_span!("classify", id = %req.id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
         async move {
-            match classify(&self.rules, self.limits, req).await {
+            match classify(&self.classifier, req).await {
                 Ok(verdict) => {
                     record(&verdict, started, "Classify");
                     Ok(Response::new(convert::to_response(verdict)))
@@ -146,8 +123,7 @@ impl pb::triage_server::Triage for TriageService {
         let permit = self.admit()?;
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        let rules = self.rules.clone();
-        let limits = self.limits;
+        let classifier = self.classifier.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _in_flight = InFlight::enter();
@@ -165,7 +141,7 @@ impl pb::triage_server::Triage for TriageService {
                 super::metrics::request_bytes(convert::request_size(&req));
                 let span = debug_span!("classify_stream_item", id = %id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
                 let response = async {
-                    match classify(&rules, limits, req).await {
+                    match classify(&classifier, req).await {
                         Ok(verdict) => {
                             record(&verdict, started, "ClassifyStream");
                             convert::to_response(verdict)
@@ -191,7 +167,7 @@ impl pb::triage_server::Triage for TriageService {
         &self,
         _request: Request<pb::GetRulesetRequest>,
     ) -> Result<Response<pb::Ruleset>, Status> {
-        let loaded = self.rules.current();
+        let loaded = self.classifier.rules().current();
         let rs = loaded.engine.ruleset();
         Ok(Response::new(pb::Ruleset {
             version: rs.version.clone(),

@@ -1,12 +1,16 @@
 //! The gRPC service (tonic) and the admin HTTP port: the only module that knows tonic.
 //!
-//! - [`pb`]: generated protobuf types. [`convert`]: proto ↔ domain.
+//! - [`pb`]: generated protobuf types. [`convert`]: proto ↔ domain, both ways, in one place.
+//! - [`client`]: a blocking client of the service (what `replay --server` uses).
+//! - [`classifier`]: the ruleset, limits and concurrency permits every interface shares.
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
 
 pub mod admin;
 pub mod auth;
+pub mod classifier;
+pub mod client;
 pub mod convert;
 pub mod grpc;
 pub mod metrics;
@@ -134,7 +138,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let service = grpc::TriageService::new(rules.clone(), config.limits, config.max_concurrency);
+    let classifier = classifier::Classifier::new(rules.clone(), config.limits, config.max_concurrency);
+    let service = grpc::TriageService::new(classifier.clone());
     // Oversized requests get a clear status from the handler up to this slack; beyond it
     // tonic refuses them while decoding (OUT_OF_RANGE), still without dropping the connection.
     let decode_limit = config.limits.max_message_bytes + 64 * 1024;
@@ -172,9 +177,8 @@ pub async fn serve(
 
     let admin_task = admin.map(|listener| {
         let state = admin::AdminState {
-            rules: rules.clone(),
+            classifier: classifier.clone(),
             tokens: config.tokens.clone(),
-            limits: config.limits,
             metrics: metrics_handle.clone(),
             ready: ready.clone(),
         };

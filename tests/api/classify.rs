@@ -57,7 +57,7 @@ async fn a_request_without_ticket_or_raw_email_is_invalid_argument() {
     let status = client
         .classify(pb::ClassifyRequest {
             id: "e".into(),
-            input: None,
+            ..Default::default()
         })
         .await
         .unwrap_err();

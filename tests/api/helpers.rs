@@ -90,6 +90,7 @@ pub fn ticket(id: &str, subject: &str, body: &str) -> triage::server::pb::Classi
             body: body.to_string(),
             ..Default::default()
         })),
+        ..Default::default()
     }
 }
 
@@ -99,6 +100,7 @@ pub fn raw(id: &str, bytes: Vec<u8>) -> triage::server::pb::ClassifyRequest {
     pb::ClassifyRequest {
         id: id.to_string(),
         input: Some(pb::classify_request::Input::RawEmail(bytes.into())),
+        ..Default::default()
     }
 }
 

@@ -19,7 +19,7 @@ async fn a_thousand_streamed_messages_each_get_one_response_in_order() {
                 // A bad request in the middle: an error response for its id, not the end.
                 pb::ClassifyRequest {
                     id: "bad-500".into(),
-                    input: None,
+                    ..Default::default()
                 }
             } else {
                 ticket(&format!("s-{i}"), subjects[i % subjects.len()], "")

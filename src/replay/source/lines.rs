@@ -105,16 +105,18 @@ pub(super) fn decode(line: &[u8]) -> Result<Decoded, DecodeError> {
     let ticket = Ticket::deserialize(&value).map_err(|e| (id.clone(), format!("invalid ticket: {e}")))?;
     let extra = Extra::deserialize(&value).map_err(|e| (id.clone(), format!("invalid ticket: {e}")))?;
     let non_empty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
-    let language = non_empty(ticket.language.clone()).or_else(|| non_empty(extra.lang));
+    // `lang` is corpus metadata, not a caller's hint: only `language` reaches the engine.
+    let hint = non_empty(ticket.language.clone());
+    let language = hint.clone().or_else(|| non_empty(extra.lang));
     let payload = match extra.raw {
         Some(raw) if !raw.is_empty() => Payload::Raw(raw.into_bytes()),
-        // `lang` is corpus metadata, not a caller's hint: only `language` reaches the engine.
         _ => Payload::Ticket(ticket),
     };
     Ok(Decoded {
         id,
         label: non_empty(extra.label),
         language,
+        hint,
         payload,
     })
 }
@@ -124,11 +126,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_labelled_ticket_line_decodes_with_its_language_hint() {
+    fn a_labelled_ticket_line_decodes_lang_as_metadata_and_language_as_the_hint() {
         let d = decode(br#"{"id": 7, "lang": "es", "subject": "Factura", "label": "contract"}"#).unwrap();
         assert_eq!(d.id.as_deref(), Some("7"));
         assert_eq!(d.label.as_deref(), Some("contract"));
         assert_eq!(d.language.as_deref(), Some("es"));
+        assert_eq!(d.hint, None);
+        let d = decode(br#"{"language": "de", "raw": "Subject: x\r\n\r\nHallo"}"#).unwrap();
+        assert_eq!(d.hint.as_deref(), Some("de"));
+        assert!(matches!(d.payload, Payload::Raw(_)));
     }
 
     #[test]

@@ -124,8 +124,18 @@ impl Default for SourceOptions {
 pub enum Payload {
     /// Fields already split (JSONL, CSV).
     Ticket(Ticket),
-    /// The message as received; decode with [`crate::mail::parse`].
+    /// The message as received; the intake decodes it ([`crate::intake`]).
     Raw(Vec<u8>),
+}
+
+impl Payload {
+    /// The payload as the intake takes it.
+    pub fn input(&self) -> crate::intake::Input<'_> {
+        match self {
+            Payload::Ticket(t) => crate::intake::Input::Ticket(t),
+            Payload::Raw(raw) => crate::intake::Input::Raw(raw),
+        }
+    }
 }
 
 /// One input record, ready to classify.
@@ -140,8 +150,12 @@ pub struct Record {
     pub source: String,
     /// The expected queue, when the input says.
     pub label: Option<String>,
-    /// The language the input claims (ISO 639-1), when it says.
+    /// The language the input claims (ISO 639-1), when it says: corpus metadata (`lang`) or
+    /// the hint, for reporting accuracy per language.
     pub language: Option<String>,
+    /// The caller's language hint (a JSONL `language` key, a CSV language column), which the
+    /// intake applies exactly as a server request's `language`.
+    pub hint: Option<String>,
     /// The content.
     pub payload: Payload,
 }
@@ -233,6 +247,7 @@ impl Unit {
                     source,
                     label: None,
                     language: None,
+                    hint: None,
                     payload: Payload::Raw(bytes),
                 });
             }
@@ -244,6 +259,7 @@ impl Unit {
                 id: d.id.unwrap_or_else(|| source.clone()),
                 label: d.label,
                 language: d.language,
+                hint: d.hint,
                 payload: d.payload,
                 source,
             }),
@@ -258,6 +274,7 @@ struct Decoded {
     id: Option<String>,
     label: Option<String>,
     language: Option<String>,
+    hint: Option<String>,
     payload: Payload,
 }
 

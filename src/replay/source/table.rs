@@ -226,6 +226,7 @@ impl Columns {
         Ok(Decoded {
             id,
             label,
+            hint: language.clone(),
             language,
             payload,
         })

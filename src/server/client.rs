@@ -1,22 +1,22 @@
-//! Replay through a running `triage serve`: the production path, over `ClassifyStream`.
+//! A blocking client of a running `triage serve` (what `replay --server` uses): domain types in,
+//! verdicts out, with the proto conversions of [`super::convert`].
 //!
-//! Each chunk is cut into a few contiguous parts, each sent on its own stream at once, so the
-//! server classifies them in parallel (it answers one stream in order); the answers are put
+//! A batch is cut into a few contiguous parts, each sent on its own `ClassifyStream` at once, so
+//! the server classifies them in parallel (it answers one stream in order); the answers are put
 //! back together in input order. A broken stream is fatal: records would otherwise be lost.
 
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::Channel;
 
-use super::outcome::{Meta, Outcome};
-use super::run::Prepared;
-use super::source::Payload;
-use crate::server::pb::{self, classify_request::Input, triage_client::TriageClient};
+use super::convert;
+use super::pb::{self, triage_client::TriageClient};
+use crate::intake::Input;
 use crate::verdict::Verdict;
 
-/// Why the server path failed.
+/// Why a call to the server failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum RemoteError {
+pub enum ClientError {
     /// The URL is not usable.
     #[error("bad server URL `{url}`: {reason}")]
     Url {
@@ -52,7 +52,7 @@ pub enum RemoteError {
 }
 
 /// A connection to a `triage serve`.
-pub struct Remote {
+pub struct Client {
     runtime: tokio::runtime::Runtime,
     client: TriageClient<Channel>,
     /// Streams per chunk: the server answers each stream in order, so more streams use more
@@ -62,15 +62,15 @@ pub struct Remote {
     authorization: Option<MetadataValue<Ascii>>,
 }
 
-impl Remote {
+impl Client {
     /// Connects to `url` (e.g. `http://127.0.0.1:50051`), using `streams` streams per chunk and
     /// sending `token` as a bearer token when given.
-    pub fn connect(url: &str, streams: usize, token: Option<&str>) -> Result<Remote, RemoteError> {
+    pub fn connect(url: &str, streams: usize, token: Option<&str>) -> Result<Client, ClientError> {
         let authorization = match token {
             Some(t) => Some(
                 format!("Bearer {}", t.trim())
                     .parse()
-                    .map_err(|_| RemoteError::Url {
+                    .map_err(|_| ClientError::Url {
                         url: url.to_string(),
                         reason: "the token is not valid header text".into(),
                     })?,
@@ -81,18 +81,18 @@ impl Remote {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(RemoteError::Runtime)?;
-        let endpoint = Channel::from_shared(url.to_string()).map_err(|e| RemoteError::Url {
+            .map_err(ClientError::Runtime)?;
+        let endpoint = Channel::from_shared(url.to_string()).map_err(|e| ClientError::Url {
             url: url.to_string(),
             reason: e.to_string(),
         })?;
         let channel = runtime
             .block_on(endpoint.connect())
-            .map_err(|source| RemoteError::Connect {
+            .map_err(|source| ClientError::Connect {
                 url: url.to_string(),
                 source,
             })?;
-        Ok(Remote {
+        Ok(Client {
             runtime,
             client: TriageClient::new(channel).max_decoding_message_size(64 * 1024 * 1024),
             streams: streams.max(1),
@@ -101,7 +101,7 @@ impl Remote {
     }
 
     /// The serving ruleset's version and queue ids (to label the tables as the server sees them).
-    pub fn ruleset(&self) -> Result<(String, Vec<String>), RemoteError> {
+    pub fn ruleset(&self) -> Result<(String, Vec<String>), ClientError> {
         let mut client = self.client.clone();
         let request = self.authorize(tonic::Request::new(pb::GetRulesetRequest {}));
         let rs = self.runtime.block_on(client.get_ruleset(request))?.into_inner();
@@ -116,68 +116,54 @@ impl Remote {
         request
     }
 
-    /// Classifies a chunk on the server; records that failed here pass through.
-    pub fn classify(&self, prepared: Vec<Prepared>) -> Result<Vec<Outcome>, RemoteError> {
-        let mut slots: Vec<Option<Outcome>> = Vec::with_capacity(prepared.len());
-        let mut pending = Vec::new();
-        for (i, p) in prepared.into_iter().enumerate() {
-            match p {
-                Prepared::Failed(outcome) => slots.push(Some(outcome)),
-                Prepared::Ready {
-                    meta,
-                    payload,
-                    candidate,
-                } => {
-                    slots.push(None);
-                    pending.push((i, meta, payload, candidate));
-                }
-            }
-        }
-        let per_stream = pending.len().div_ceil(self.streams).max(1);
-        let mut parts = Vec::new();
-        let mut rest = pending.into_iter();
-        loop {
-            let part: Vec<_> = rest.by_ref().take(per_stream).collect();
-            if part.is_empty() {
-                break;
-            }
-            parts.push(part);
-        }
+    /// Classifies `items` over the connection's concurrent `ClassifyStream` calls (each a
+    /// contiguous part, so the server works on them in parallel) and returns one answer per
+    /// item, in order: the verdict, or the per-record error the server gave.
+    ///
+    /// # Errors
+    /// A stream that fails or answers out of order is fatal ([`ClientError`]): records would
+    /// otherwise be lost.
+    pub fn classify(&self, items: &[Item<'_>]) -> Result<Vec<Result<Verdict, String>>, ClientError> {
+        let per_stream = items.len().div_ceil(self.streams).max(1);
         let answered = self.runtime.block_on(async {
-            let tasks: Vec<_> = parts
-                .iter()
+            let tasks: Vec<_> = items
+                .chunks(per_stream)
                 .map(|part| {
-                    let requests: Vec<pb::ClassifyRequest> = part
-                        .iter()
-                        .map(|(_, meta, payload, _)| request(meta, payload))
-                        .collect();
-                    let ids: Vec<String> = requests.iter().map(|r| r.id.clone()).collect();
+                    let requests: Vec<pb::ClassifyRequest> = part.iter().map(Item::request).collect();
+                    let ids: Vec<String> = part.iter().map(|i| i.id.to_string()).collect();
                     let request = self.authorize(tonic::Request::new(tokio_stream::iter(requests)));
                     tokio::spawn(send(self.client.clone(), ids, request))
                 })
                 .collect();
-            let mut answered = Vec::new();
+            let mut answered = Vec::with_capacity(items.len());
             for task in tasks {
-                answered.push(task.await.map_err(|e| RemoteError::Lost {
+                let responses = task.await.map_err(|e| ClientError::Lost {
                     sent: 0,
                     got: 0,
                     detail: e.to_string(),
-                })??);
+                })??;
+                answered.extend(responses.into_iter().map(convert::from_response));
             }
-            Ok::<_, RemoteError>(answered)
+            Ok::<_, ClientError>(answered)
         })?;
-        for (part, responses) in parts.into_iter().zip(answered) {
-            for ((i, meta, _, candidate), response) in part.into_iter().zip(responses) {
-                slots[i] = Some(match verdict_of(response) {
-                    Ok(verdict) => Outcome::classified(meta, &verdict, candidate.as_ref()),
-                    Err(error) => Outcome::failed(meta, error),
-                });
-            }
-        }
-        Ok(slots
-            .into_iter()
-            .map(|s| s.expect("every slot is filled"))
-            .collect())
+        Ok(answered)
+    }
+}
+
+/// One message to classify through the server: what the intake takes, plus the caller's id.
+#[derive(Debug, Clone, Copy)]
+pub struct Item<'a> {
+    /// The caller's id, echoed in the verdict.
+    pub id: &'a str,
+    /// The message.
+    pub input: Input<'a>,
+    /// The caller's language hint (ISO 639-1).
+    pub hint: Option<&'a str>,
+}
+
+impl Item<'_> {
+    fn request(&self) -> pb::ClassifyRequest {
+        convert::to_request(self.id, self.input, self.hint)
     }
 }
 
@@ -186,11 +172,11 @@ async fn send(
     mut client: TriageClient<Channel>,
     ids: Vec<String>,
     requests: tonic::Request<tokio_stream::Iter<std::vec::IntoIter<pb::ClassifyRequest>>>,
-) -> Result<Vec<pb::ClassifyResponse>, RemoteError> {
+) -> Result<Vec<pb::ClassifyResponse>, ClientError> {
     let mut stream = client.classify_stream(requests).await?.into_inner();
     let mut responses = Vec::with_capacity(ids.len());
     while let Some(response) = stream.message().await? {
-        let lost = |detail: String| RemoteError::Lost {
+        let lost = |detail: String| ClientError::Lost {
             sent: ids.len(),
             got: responses.len(),
             detail,
@@ -202,35 +188,11 @@ async fn send(
         }
     }
     if responses.len() != ids.len() {
-        return Err(RemoteError::Lost {
+        return Err(ClientError::Lost {
             sent: ids.len(),
             got: responses.len(),
             detail: "the stream ended early".into(),
         });
     }
     Ok(responses)
-}
-
-/// The wire request for a record.
-fn request(meta: &Meta, payload: &Payload) -> pb::ClassifyRequest {
-    let input = match payload {
-        Payload::Raw(bytes) => Input::RawEmail(bytes::Bytes::copy_from_slice(bytes)),
-        Payload::Ticket(t) => Input::Ticket(pb::Ticket {
-            subject: t.subject.clone(),
-            body: t.body.clone(),
-            from: t.from.clone(),
-            to: t.to.clone(),
-            language: t.language.clone().unwrap_or_default(),
-            headers: t.headers.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-        }),
-    };
-    pb::ClassifyRequest {
-        id: meta.id.clone(),
-        input: Some(input),
-    }
-}
-
-/// The server's answer as the same [`Verdict`] the engine gives, or its per-record error.
-pub fn verdict_of(r: pb::ClassifyResponse) -> Result<Verdict, String> {
-    crate::server::convert::from_response(r)
 }

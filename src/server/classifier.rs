@@ -1,0 +1,81 @@
+//! What every interface of the server shares to classify: the serving ruleset, the limits and
+//! one concurrency limit. gRPC and the webhook both take a permit here before any CPU work, and
+//! both run large inputs off the async reactor.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::state::Rules;
+use crate::engine::Engine;
+use crate::mail::Limits;
+
+/// Inputs above this size are decoded and classified on the blocking pool, so a large email
+/// never stalls the async workers that serve everyone else.
+pub const INLINE_BYTES: usize = 64 * 1024;
+
+/// The server is at its concurrency limit: the call is shed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("triage is at its concurrency limit; retry with backoff")]
+pub struct Overloaded;
+
+/// The blocking task that classified a message failed (a bug in triage, reported as such).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("classification failed: {0}")]
+pub struct Failed(pub String);
+
+/// The ruleset, limits and permits shared by every interface.
+#[derive(Debug, Clone)]
+pub struct Classifier {
+    rules: Arc<Rules>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+}
+
+impl Classifier {
+    /// A classifier over `rules`, running at most `max_concurrency` calls at once across every
+    /// interface.
+    pub fn new(rules: Arc<Rules>, limits: Limits, max_concurrency: usize) -> Classifier {
+        Classifier {
+            rules,
+            limits,
+            permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+        }
+    }
+
+    /// The serving ruleset.
+    pub fn rules(&self) -> &Arc<Rules> {
+        &self.rules
+    }
+
+    /// The message limits.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Takes a concurrency permit, or sheds the call at once when the server is saturated:
+    /// queueing without bound would only turn overload into timeouts for everyone.
+    pub fn admit(&self) -> Result<OwnedSemaphorePermit, Overloaded> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            metrics::counter!("triage_load_shed_total").increment(1);
+            Overloaded
+        })
+    }
+
+    /// Runs `work` with the engine serving now: inline when the input is at most
+    /// [`INLINE_BYTES`] (cheaper than a thread hop), on the blocking pool otherwise.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        size: usize,
+        work: impl FnOnce(&Engine, &Limits) -> T + Send + 'static,
+    ) -> Result<T, Failed> {
+        let loaded = self.rules.current();
+        let limits = self.limits;
+        if size <= INLINE_BYTES {
+            return Ok(work(&loaded.engine, &limits));
+        }
+        tokio::task::spawn_blocking(move || work(&loaded.engine, &limits))
+            .await
+            .map_err(|e| Failed(e.to_string()))
+    }
+}
