@@ -303,10 +303,7 @@ impl Engine {
         let rule = &self.ruleset.rules[fired.rule];
         let h = fired.decisive;
         let text = &prepared.texts[h.field as usize];
-        let matched = text
-            .get(h.start as usize..h.end as usize)
-            .unwrap_or_default()
-            .to_string();
+        let matched = whole_words(text, h.start as usize, h.end as usize).to_string();
         let field = match h.field {
             Field::Headers => match prepared.header_names.get(h.header as usize) {
                 Some(name) => format!("header:{name}"),
@@ -403,6 +400,26 @@ pub(crate) fn language_of(message: &Message) -> Option<String> {
         sample.push_str(&message.quoted);
     }
     lang::detect(&sample).map(str::to_string)
+}
+
+/// The span `start..end` of `text` widened to whole words, so a prefix term (`factur*`) quotes
+/// the word it matched in (`facturen`), not the prefix; `""` when the span is not in `text`.
+fn whole_words(text: &str, start: usize, end: usize) -> &str {
+    if start > end || !text.is_char_boundary(start) || !text.is_char_boundary(end) || end > text.len() {
+        return "";
+    }
+    let start = text[..start]
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_alphanumeric())
+        .last()
+        .map_or(start, |(i, _)| i);
+    let end = end
+        + text[end..]
+            .char_indices()
+            .find(|(_, c)| !c.is_alphanumeric())
+            .map_or(text.len() - end, |(i, _)| i);
+    &text[start..end]
 }
 
 /// An example's message, through the same intake as every interface's.

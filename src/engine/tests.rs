@@ -208,3 +208,10 @@ fn ranking_is_sorted_and_confidences_are_probabilities() {
     assert!(v.ranking.iter().all(|r| (0.0..=1.0).contains(&r.confidence)));
     assert_eq!(v.ranking[0].queue, v.queue);
 }
+
+#[test]
+fn a_prefix_hit_quotes_the_whole_word_it_matched_in() {
+    assert_eq!(super::whole_words("Twee facturen ontvangen", 5, 10), "facturen");
+    assert_eq!(super::whole_words("Kündigung", 0, 5), "Kündigung");
+    assert_eq!(super::whole_words("abc", 2, 9), "");
+}

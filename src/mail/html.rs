@@ -8,15 +8,24 @@
 use super::Limits;
 
 /// Markers (lower case) of a quote container; the split happens at the tag holding them.
-const QUOTE_MARKERS: &[&str] = &[
-    "<blockquote",
-    "gmail_quote",
-    "divrplyfwdmsg",
-    "moz-cite-prefix",
-    "yahoo_quoted",
-    "border-top:solid",
-    "border-top: solid",
+/// Each says whether it is history by itself (a `<blockquote>`, Thunderbird's attribution
+/// line, Outlook's reply header) or only a container that must hold the evidence of history.
+const QUOTE_MARKERS: &[(&str, bool)] = &[
+    ("<blockquote", true),
+    ("gmail_attr", true),
+    ("moz-cite-prefix", true),
+    ("divrplyfwdmsg", true),
+    ("gmail_quote", false),
+    ("yahoo_quoted", false),
+    ("border-top:solid", false),
+    ("border-top: solid", false),
 ];
+
+/// How far into a container the evidence of history is looked for.
+const EVIDENCE_WINDOW: usize = 4096;
+
+/// Containers examined before the message is taken to have no quoted history.
+const MAX_CANDIDATES: usize = 32;
 
 /// Rendered HTML: the text above the first quote container and the text from it on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -44,15 +53,43 @@ pub fn render(html: &str, limits: &Limits, notes: &mut Vec<String>) -> Rendered 
     }
 }
 
-/// Splits at the start of the tag that carries the first quote marker.
+/// Splits at the start of the tag of the first quote container that is history: one that is
+/// history by itself, or a container whose first few KB hold an attribution, a reply header
+/// block or a quote. A webmail container that wraps the writer's own text (Gmail keeps its
+/// `gmail_quote` container when the quote inside it is deleted) is not history.
 fn split_at_quote(html: &str) -> (&str, &str) {
     // ASCII lower-casing keeps byte offsets, so positions map back onto `html`.
     let lower = html.to_ascii_lowercase();
-    let Some(at) = QUOTE_MARKERS.iter().filter_map(|m| lower.find(m)).min() else {
-        return (html, "");
-    };
-    let tag = lower[..=at].rfind('<').unwrap_or(at);
-    (&html[..tag], &html[tag..])
+    let mut candidates: Vec<(usize, bool)> = QUOTE_MARKERS
+        .iter()
+        .flat_map(|&(marker, certain)| {
+            lower
+                .match_indices(marker)
+                .take(MAX_CANDIDATES)
+                .map(move |(at, _)| (at, certain))
+        })
+        .collect();
+    candidates.sort_unstable();
+    for &(at, certain) in candidates.iter().take(MAX_CANDIDATES) {
+        let tag = lower[..=at].rfind('<').unwrap_or(at);
+        if certain || holds_history(&lower[tag..], &html[tag..]) {
+            return (&html[..tag], &html[tag..]);
+        }
+    }
+    (html, "")
+}
+
+/// True when the start of a container holds the evidence of quoted history.
+fn holds_history(lower: &str, html: &str) -> bool {
+    let end = html.floor_char_boundary(EVIDENCE_WINDOW.min(html.len()));
+    let window = &lower[..end];
+    if QUOTE_MARKERS
+        .iter()
+        .any(|&(marker, certain)| certain && window.contains(marker))
+    {
+        return true;
+    }
+    super::quote::has_history_marks(&to_text(&html[..end]))
 }
 
 /// Converts HTML to plain text: no tags, scripts or styles; entities decoded; blocks as lines.
@@ -167,13 +204,51 @@ mod tests {
         for container in [
             "<div class=\"gmail_quote\"><div class=\"gmail_attr\">On Mon wrote:</div>Old invoice</div>",
             "<hr><div id=\"divRplyFwdMsg\"><b>From:</b> x<br>Old invoice</div>",
-            "<div style=\"border:none;border-top:solid #E1E1E1 1.0pt\"><p><b>Von:</b> x</p></div><p>Old invoice</p>",
+            "<div style=\"border:none;border-top:solid #E1E1E1 1.0pt\"><p><b>Von:</b> x<br><b>Gesendet:</b> Montag</p></div><p>Old invoice</p>",
             "<div class=\"moz-cite-prefix\">Am 3.6. schrieb x:</div><p>Old invoice</p>",
         ] {
             let r = render_default(&format!("<div>New question</div>{container}"));
             assert_eq!(r.text, "New question", "{container}");
             assert!(r.quoted.contains("Old invoice"), "{container}");
         }
+    }
+
+    #[test]
+    fn a_webmail_container_around_the_writers_own_text_is_not_history() {
+        let html = "<div dir=\"ltr\"><div class=\"gmail_quote gmail_quote_container\"><div>Hola,</div>\
+                    <div>\u{bf}Pod\u{e9}is revisar nuestros textos legales?</div></div></div>";
+        let r = render_default(html);
+        assert!(r.text.contains("textos legales"), "{r:?}");
+        assert!(r.quoted.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn a_container_is_history_when_it_holds_an_attribution_or_a_header_block() {
+        for container in [
+            "<div class=\"gmail_quote\">El lun, 3 jun 2024 a las 10:12, Soporte &lt;a@b.es&gt; escribi\u{f3}:<br>Old invoice</div>",
+            "<div class=\"yahoo_quoted\"><div>On Monday, 3 June 2024, 10:12, Support wrote:</div><div>Old invoice</div></div>",
+            "<div style=\"border:none;border-top:solid #E1E1E1 1.0pt\"><p><b>Von:</b> x<br><b>Gesendet:</b> Montag</p></div><p>Old invoice</p>",
+        ] {
+            let r = render_default(&format!("<div>New question</div>{container}"));
+            assert_eq!(r.text, "New question", "{container}");
+            assert!(r.quoted.contains("Old invoice"), "{container}");
+        }
+    }
+
+    #[test]
+    fn a_border_top_that_separates_a_signature_is_not_history() {
+        let r = render_default(
+            "<p>Please cancel our contract.</p><div style=\"border-top:solid 1px\"><p>Shop GmbH, Berlin</p></div>",
+        );
+        assert!(r.text.contains("Shop GmbH"), "{r:?}");
+        assert!(r.quoted.is_empty());
+    }
+
+    #[test]
+    fn many_empty_containers_cost_a_bounded_number_of_checks() {
+        let html = "<div class=\"gmail_quote\">x</div>".repeat(50_000) + "<p>end</p>";
+        let r = render_default(&html);
+        assert!(r.quoted.is_empty());
     }
 
     #[test]

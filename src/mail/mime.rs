@@ -12,10 +12,10 @@ use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
 use mail_parser::parsers::MessageStream;
 use mail_parser::{
-    Address, Encoding, Header, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
+    Address, Encoding, Header, HeaderName, HeaderValue, MessageParser, MessagePart, MimeHeaders, PartType,
 };
 
-use super::{Limits, cut, html, quote};
+use super::{Limits, cut, encoded, html, quote};
 use crate::message::Message;
 
 /// Parses `raw` as a MIME message; `None` when mail-parser finds no headers at all.
@@ -23,17 +23,17 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
     // Unknown headers come back raw (0.11.9 ignores `default_header_text` unless a header map
     // is configured), so `header_value` decodes their encoded words itself.
     let parsed = MessageParser::new().parse(raw)?;
+    let root = parsed.root_part().headers();
+    let header = |name: &str| root.iter().rev().find(|h| h.name().eq_ignore_ascii_case(name));
+    let mailboxes = |name: &str| header(name).map(|h| address_list(h, raw)).unwrap_or_default();
     let mut message = Message {
-        subject: parsed.subject().unwrap_or_default().trim().to_string(),
-        from: parsed
-            .from()
-            .and_then(|a| addresses(a).into_iter().next())
+        subject: header("subject")
+            .map(|h| header_value(h, raw))
             .unwrap_or_default(),
-        to: parsed.to().map(addresses).unwrap_or_default(),
-        cc: parsed.cc().map(addresses).unwrap_or_default(),
-        headers: parsed
-            .root_part()
-            .headers()
+        from: mailboxes("from").into_iter().next().unwrap_or_default(),
+        to: mailboxes("to"),
+        cc: mailboxes("cc"),
+        headers: root
             .iter()
             .map(|h| (h.name().to_string(), header_value(h, raw)))
             .collect(),
@@ -123,18 +123,19 @@ impl Walk<'_> {
                 }
             }
             PartType::Message(nested) => {
-                self.attachment_name(part);
+                self.attachment_name(msg, part);
                 if let Some(subject) = nested.subject() {
                     self.add(format!("Subject: {subject}"), true);
                 }
                 self.part(nested, 0, depth + 1, true);
             }
-            _ => self.attachment_name(part),
+            _ => self.attachment_name(msg, part),
         }
     }
 
-    fn attachment_name(&mut self, part: &MessagePart<'_>) {
-        if let Some(name) = part.attachment_name() {
+    fn attachment_name(&mut self, msg: &mail_parser::Message<'_>, part: &MessagePart<'_>) {
+        let joined = joined_file_name(msg.raw_message(), part);
+        if let Some(name) = joined.as_deref().or_else(|| part.attachment_name()) {
             let mut name = name.trim().to_string();
             cut(&mut name, 255);
             if !name.is_empty() && self.attachments.len() < self.limits.max_parts {
@@ -217,21 +218,81 @@ fn redecode<'t>(msg: &mail_parser::Message<'_>, part: &MessagePart<'_>, text: &'
     }
 }
 
-/// A header's value: the raw text unfolded, or the decoded form when it holds encoded words.
+/// A header's value: the raw text unfolded, or the decoded form when it holds encoded-words
+/// (adjacent ones joined first, see [`encoded`]).
 fn header_value(header: &Header<'_>, raw: &[u8]) -> String {
-    let range = header.offset_start as usize..header.offset_end as usize;
-    let bytes = raw.get(range).unwrap_or_default();
+    let bytes = header_bytes(header, raw);
     let raw_value = unfold(bytes);
     if !raw_value.contains("=?") {
-        return raw_value;
+        return raw_value.trim().to_string();
     }
-    if let HeaderValue::Address(address) = &header.value {
-        return addresses(address).join(", ");
+    if matches!(header.value, HeaderValue::Address(_)) {
+        return address_list(header, raw).join(", ");
     }
-    match MessageStream::new(bytes).parse_unstructured() {
+    let joined = with_newline(encoded::join_encoded_words(bytes));
+    match MessageStream::new(&joined).parse_unstructured() {
         HeaderValue::Text(text) => text.trim().to_string(),
-        _ => raw_value,
+        _ => raw_value.trim().to_string(),
     }
+}
+
+/// The mailboxes of an address header, display names decoded with adjacent encoded-words joined.
+fn address_list(header: &Header<'_>, raw: &[u8]) -> Vec<String> {
+    let bytes = header_bytes(header, raw);
+    if find(bytes, b"=?").is_some() {
+        let joined = with_newline(encoded::join_encoded_words(bytes));
+        if let HeaderValue::Address(address) = MessageStream::new(&joined).parse_address() {
+            return addresses(&address);
+        }
+    }
+    match &header.value {
+        HeaderValue::Address(address) => addresses(address),
+        _ => Vec::new(),
+    }
+}
+
+/// A part's file name when its Content-Disposition or Content-Type needs joining first
+/// (RFC 2231 sections or adjacent encoded-words); `None` when mail-parser's own reading stands.
+fn joined_file_name(raw: &[u8], part: &MessagePart<'_>) -> Option<String> {
+    for (header, attribute) in [
+        (HeaderName::ContentDisposition, "filename"),
+        (HeaderName::ContentType, "name"),
+    ] {
+        let Some(h) = part.headers.iter().find(|h| h.name == header) else {
+            continue;
+        };
+        let bytes = header_bytes(h, raw);
+        let words = encoded::join_encoded_words(bytes);
+        let sections = encoded::join_continuations(&words);
+        if matches!((&words, &sections), (Cow::Borrowed(_), Cow::Borrowed(_))) {
+            continue;
+        }
+        let joined = with_newline(Cow::Borrowed(&sections));
+        if let HeaderValue::ContentType(ct) = MessageStream::new(&joined).parse_content_type()
+            && let Some(name) = ct.attribute(attribute)
+        {
+            return Some(name.to_string());
+        }
+    }
+    None
+}
+
+fn header_bytes<'r>(header: &Header<'_>, raw: &'r [u8]) -> &'r [u8] {
+    raw.get(header.offset_start as usize..header.offset_end as usize)
+        .unwrap_or_default()
+}
+
+/// mail-parser's field parsers read up to the end of the line: make sure there is one.
+fn with_newline(bytes: Cow<'_, [u8]>) -> Vec<u8> {
+    let mut bytes = bytes.into_owned();
+    if !bytes.ends_with(b"\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// Joins folded header lines; bytes that are not UTF-8 are read as windows-1252.

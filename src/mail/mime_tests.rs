@@ -157,3 +157,25 @@ fn oversized_text_parts_are_cut_with_a_note() {
     assert!(m.body.len() <= 100);
     assert!(m.notes.iter().any(|n| n.contains("cut")));
 }
+
+#[test]
+fn attachment_names_split_over_rfc2231_sections_or_encoded_words_are_joined() {
+    let m = mail(
+        b"From: a@b.de\r\nSubject: Anhang\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+          --b\r\nContent-Type: text/plain\r\n\r\nAnbei.\r\n\
+          --b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment;\r\n filename*0*=utf-8''Rechnung_M%C3;\r\n filename*1*=%A4rz.pdf\r\n\r\nJVBERi0=\r\n\
+          --b\r\nContent-Type: application/pdf; name=\"=?utf-8?B?R3V0c2NocmlmdF/D?= =?utf-8?B?pHJ6LnBkZg==?=\"\r\nContent-Disposition: attachment\r\n\r\nJVBERi0=\r\n\
+          --b--\r\n",
+    );
+    assert_eq!(
+        m.attachment_names,
+        vec!["Rechnung_März.pdf", "Gutschrift_ärz.pdf"]
+    );
+}
+
+#[test]
+fn a_subject_split_inside_a_character_is_decoded_whole() {
+    let m =
+        mail(b"From: a@b.de\r\nSubject: =?utf-8?B?S8M=?=\r\n =?utf-8?B?vG5kaWd1bmc=?=\r\n\r\nsiehe Betreff");
+    assert_eq!(m.subject, "K\u{fc}ndigung");
+}

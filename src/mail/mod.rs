@@ -1,11 +1,13 @@
 //! Raw input → [`Message`]: RFC 5322 email or plain text.
 //!
+//! - [`encoded`]: encoded-words and RFC 2231 sections that split a character, joined first.
 //! - [`guard`]: cheap pre-scan that cuts hostile MIME structure before the real parser sees it.
 //! - [`mime`]: a MIME message (via mail-parser) → headers, addresses, text, attachment names.
 //! - [`html`]: HTML bodies → readable text, with quote containers split off.
 //! - [`quote`]: splits a body into new text, quoted history and signature.
 //! - [`plain`]: text without MIME structure (a ticket body, a `.txt` file).
 
+pub mod encoded;
 pub mod guard;
 pub mod html;
 pub mod mime;

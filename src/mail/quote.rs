@@ -179,41 +179,241 @@ fn may_attribute(line: &str) -> bool {
 }
 
 /// The index of the first line of quoted or forwarded history.
+///
+/// Only the evidence of history counts: a separator, an Outlook-style header block, `>`
+/// lines (handled by the caller), or an attribution that is one. An attribution line ("On …
+/// wrote:") starts the history when quoted text or a header block follows it, or when it
+/// carries what only a mail client writes there (a time of day or an address); a line of the
+/// writer's own text that happens to end in "wrote:" ("… which is why our accountant wrote:")
+/// followed by more of their own text is new text.
 fn history_start(lines: &[&str]) -> Option<usize> {
     for (i, line) in lines.iter().enumerate() {
         if line.len() > 400 || line.trim().is_empty() {
             continue;
         }
-        if SEPARATOR.is_match(line) || (may_attribute(line) && ATTRIBUTION.is_match(line)) {
+        if SEPARATOR.is_match(line) {
+            return Some(i);
+        }
+        if may_attribute(line) && ATTRIBUTION.is_match(line) && is_attribution(line, &lines[i + 1..]) {
             return Some(i);
         }
         // Attributions that the mail client wrapped over two lines.
         if let Some(next) = lines.get(i + 1)
             && line.len() + next.len() < 400
             && may_attribute(next)
-            && ATTRIBUTION.is_match(&format!("{} {}", line.trim(), next.trim()))
         {
-            return Some(i);
-        }
-        if HEADER_FROM.is_match(line) {
-            let following = lines[i + 1..].iter().take(5);
-            if following.filter(|l| HEADER_OTHER.is_match(l)).count() >= 1 {
+            let joined = format!("{} {}", line.trim(), next.trim());
+            if ATTRIBUTION.is_match(&joined) && is_attribution(&joined, &lines[i + 2..]) {
                 return Some(i);
             }
+        }
+        if is_header_block(lines, i) {
+            return Some(i);
         }
     }
     None
 }
 
-/// The index of the line that begins the signature, if the new text ends with one.
+/// True when the first lines of `text` carry a mark of quoted history: a separator, an
+/// attribution line or a reply header block (used to tell an HTML quote container from a
+/// container that only wraps the writer's own text).
+pub fn has_history_marks(text: &str) -> bool {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(12).collect();
+    (0..lines.len()).any(|i| {
+        let line = lines[i];
+        line.len() <= 400
+            && (SEPARATOR.is_match(line)
+                || (may_attribute(line) && ATTRIBUTION.is_match(line))
+                || is_header_block(&lines, i))
+    })
+}
+
+/// An Outlook/Exchange-style header block starts at `i`: a `From:` line with another header
+/// (`Sent:`, `To:`, `Subject:` …) within the next five lines.
+fn is_header_block(lines: &[&str], i: usize) -> bool {
+    HEADER_FROM.is_match(lines[i]) && lines[i + 1..].iter().take(5).any(|l| HEADER_OTHER.is_match(l))
+}
+
+/// Times of day (`10:12`, `10.12 Uhr` is not needed: clients write the colon) and addresses.
+static CLIENT_MARKS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\d{1,2}:\d{2}|@|<[^>]+>").expect("client marks regex"));
+
+/// True when an attribution-shaped line (already matched) is a real one, judged by what follows
+/// it (`after`) and by what it carries.
+fn is_attribution(line: &str, after: &[&str]) -> bool {
+    let Some(next) = after.iter().position(|l| !l.trim().is_empty()) else {
+        // Nothing follows: whatever it is, it quotes nothing.
+        return CLIENT_MARKS.is_match(line);
+    };
+    let next_line = after[next];
+    next_line.trim_start().starts_with('>')
+        || is_header_block(after, next)
+        || SEPARATOR.is_match(next_line)
+        || CLIENT_MARKS.is_match(line)
+}
+
+/// The index of the line that begins the signature, if the new text ends with one: a `-- `
+/// separator, a closing followed by a short name/company block, or a confidentiality
+/// disclaimer at the end (with or without a closing before it).
 fn signature_start(lines: &[&str]) -> Option<usize> {
     if let Some(i) = lines.iter().position(|l| l.trim_end() == "--") {
         return Some(i);
     }
-    let last = lines.iter().rposition(|l| !l.trim().is_empty())?;
-    // A closing is only a closing near the end: at most eight lines of name/company below it.
-    let first = last.saturating_sub(8);
-    (first..=last).find(|&i| i > 0 && is_closing(lines[i]) && tail_is_short(&lines[i + 1..=last]))
+    let disclaimer = disclaimer_start(lines);
+    let body = &lines[..disclaimer.unwrap_or(lines.len())];
+    let closing = body.iter().rposition(|l| !l.trim().is_empty()).and_then(|last| {
+        // A closing is only a closing near the end: at most eight lines of name/company below it.
+        let first = last.saturating_sub(8);
+        (first..=last).find(|&i| i > 0 && is_closing(body[i]) && tail_is_short(&body[i + 1..=last]))
+    });
+    closing.or(disclaimer)
+}
+
+/// Words of confidentiality and legal disclaimers, folded, in the seven languages. A line with
+/// two of them opens a disclaimer; see [`disclaimer_start`].
+const DISCLAIMER_CUES: &[&str] = &[
+    // English
+    "disclaimer",
+    "confidential",
+    "intended recipient",
+    "intended solely",
+    "intended only",
+    "addressee",
+    "privileged",
+    "disclosure",
+    "prohibited",
+    "unlawful",
+    "notify the sender",
+    "delete this",
+    "delete it",
+    "virus",
+    "liability",
+    "this e-mail",
+    "this email",
+    "this message",
+    "in error",
+    // German
+    "haftungsausschluss",
+    "vertraulich",
+    "empfanger",
+    "adressat",
+    "irrtumlich",
+    "unbefugt",
+    "weitergabe",
+    "untersagt",
+    "haftung",
+    "benachrichtigen sie",
+    "loschen",
+    "diese e-mail",
+    "diese nachricht",
+    // Spanish
+    "aviso legal",
+    "confidencial",
+    "destinatario",
+    "prohibid",
+    "divulgacion",
+    "notifique",
+    "elimin",
+    "responsabilidad",
+    "este mensaje",
+    "este correo",
+    "privilegiad",
+    "por error",
+    // French
+    "avertissement",
+    "confidenti",
+    "destinataire",
+    "interdit",
+    "divulgation",
+    "supprim",
+    "responsabilite",
+    "expediteur",
+    "ce message",
+    "ce courriel",
+    "par erreur",
+    // Italian
+    "riservat",
+    "vietat",
+    "divulgazione",
+    "cancell",
+    "responsabilita",
+    "mittente",
+    "questo messaggio",
+    "questa e-mail",
+    "questa email",
+    "confidenzial",
+    "per errore",
+    // Dutch
+    "vertrouwelijk",
+    "geadresseerde",
+    "bestemd",
+    "openbaarmaking",
+    "verwijder",
+    "aansprakelijkheid",
+    "afzender",
+    "dit e-mailbericht",
+    "dit bericht",
+    "niet toegestaan",
+    "per vergissing",
+    // Polish
+    "zastrzezenie",
+    "poufn",
+    "adresat",
+    "zabronion",
+    "ujawnian",
+    "usun",
+    "odpowiedzialnosc",
+    "nadawc",
+    "ta wiadomosc",
+    "niniejsza wiadomosc",
+    "przez pomylke",
+];
+
+fn disclaimer_cues(line: &str) -> usize {
+    let folded = fold(line).text;
+    DISCLAIMER_CUES.iter().filter(|c| folded.contains(*c)).count()
+}
+
+/// The first line of a disclaimer that ends the text, if there is one: working up from the end,
+/// paragraph by paragraph, a run of lines to the end of a paragraph that opens with a line of
+/// two or more cues, holds three or more in all and at least 100 characters, and asks nothing
+/// (a disclaimer never has a question mark). Text before it is left alone, so the request above
+/// a disclaimer stays new text.
+fn disclaimer_start(lines: &[&str]) -> Option<usize> {
+    let mut start = None;
+    let mut end = lines.len();
+    loop {
+        // The paragraph that ends at `end` (exclusive), skipping blank lines.
+        while end > 0 && lines[end - 1].trim().is_empty() {
+            end -= 1;
+        }
+        if end == 0 {
+            break;
+        }
+        let mut begin = end;
+        while begin > 0 && !lines[begin - 1].trim().is_empty() {
+            begin -= 1;
+        }
+        let opening = (begin..end).find(|&k| {
+            let tail = &lines[k..end];
+            disclaimer_cues(lines[k]) >= 2
+                && tail.iter().map(|l| disclaimer_cues(l)).sum::<usize>() >= 3
+                && tail.iter().map(|l| l.trim().len()).sum::<usize>() >= 100
+                && !tail.iter().any(|l| l.contains('?') || l.contains('¿'))
+        });
+        match opening {
+            // Never the whole text: something must come before a disclaimer.
+            Some(k) if k > 0 => {
+                start = Some(k);
+                if k > begin {
+                    break;
+                }
+                end = begin;
+            }
+            _ => break,
+        }
+    }
+    start
 }
 
 fn is_closing(line: &str) -> bool {
@@ -264,6 +464,36 @@ mod tests {
     }
 
     #[test]
+    fn own_text_ending_in_wrote_is_new_text_in_every_language() {
+        let lines = [
+            "On your invoice for March our VAT ID is missing, which is why our accountant wrote:",
+            "Am Montag hat uns Ihre Buchhaltung angerufen, und unser Steuerberater schrieb:",
+            "El mes pasado, cuando cambiamos de banco, nuestro gestor escribió:",
+            "Le comptable, qui a vu la facture de mars, a écrit :",
+            "Il nostro commercialista, dopo aver visto la fattura di marzo, ha scritto:",
+            "Op de factuur van maart ontbreekt ons btw-nummer, waarover onze boekhouder schreef:",
+            "W dniu wczorajszym nasz księgowy napisał:",
+        ];
+        for line in lines {
+            let z = split(&format!(
+                "Hello,\n\n{line}\n\n\"We cannot book this.\"\n\nPlease send a corrected invoice."
+            ));
+            assert!(
+                z.new_text.contains("Please send a corrected invoice"),
+                "{line}: {z:?}"
+            );
+            assert!(z.quoted.is_empty(), "{line}: {z:?}");
+        }
+    }
+
+    #[test]
+    fn an_attribution_without_client_marks_still_starts_history_when_quoted_text_follows() {
+        let z = split("New question.\n\nOn Monday, June 3, Support wrote:\n> old invoice\n> thread");
+        assert_eq!(z.new_text, "New question.");
+        assert!(z.quoted.contains("old invoice"));
+    }
+
+    #[test]
     fn an_attribution_wrapped_over_two_lines_is_recognised() {
         let z = split("New.\nOn Mon, 3 Jun 2024 at 10:12, Support Team <a@b.com>\nwrote:\nold");
         assert_eq!(z.new_text, "New.");
@@ -295,6 +525,40 @@ mod tests {
     fn a_sentence_that_starts_like_a_closing_is_not_a_signature() {
         let z = split("Hello,\nThanks for the quick reply, but the widget is still missing.\nAnna");
         assert!(z.new_text.contains("widget is still missing"));
+    }
+
+    #[test]
+    fn a_disclaimer_after_the_closing_without_a_separator_is_signature_in_every_language() {
+        let disclaimers = [
+            "This e-mail and any attachments are confidential and intended solely for the addressee. If you received it in error, please notify the sender and delete it.",
+            "Diese E-Mail enthält vertrauliche Informationen. Wenn Sie nicht der richtige Adressat sind oder diese E-Mail irrtümlich erhalten haben, informieren Sie bitte sofort den Absender und löschen Sie diese Mail. Die unbefugte Weitergabe ist nicht gestattet.",
+            "AVISO LEGAL: Este mensaje y sus anexos son confidenciales y están dirigidos exclusivamente a su destinatario. Si lo ha recibido por error, notifíquelo al remitente y elimínelo.",
+            "Ce message et ses pièces jointes sont confidentiels et destinés exclusivement à leur destinataire. Si vous l'avez reçu par erreur, merci d'en avertir l'expéditeur et de le supprimer.",
+            "Questo messaggio è riservato e destinato esclusivamente al destinatario indicato. Se lo avete ricevuto per errore, vi preghiamo di avvisare il mittente e di cancellarlo.",
+            "Dit e-mailbericht is uitsluitend bestemd voor de geadresseerde en kan vertrouwelijke informatie bevatten. Indien u niet de geadresseerde bent, verzoeken wij u de afzender te informeren en het bericht te verwijderen.",
+            "Ta wiadomość jest poufna i przeznaczona wyłącznie dla adresata. Jeśli otrzymali Państwo ją przez pomyłkę, prosimy o powiadomienie nadawcy i usunięcie wiadomości.",
+        ];
+        for d in disclaimers {
+            for text in [
+                format!(
+                    "Hello,\n\nthe widget does not load in the checkout.\n\nKind regards\nAnna\nShop Ltd\n{d}"
+                ),
+                format!("Hello,\n\nthe widget does not load in the checkout.\n\n{d}"),
+            ] {
+                let z = split(&text);
+                assert_eq!(
+                    z.new_text, "Hello,\n\nthe widget does not load in the checkout.",
+                    "{d}"
+                );
+                assert!(z.signature.ends_with(d), "{d}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_request_that_talks_about_confidential_data_is_not_a_disclaimer() {
+        let text = "Hello,\n\nwe received a message in error from your system. Is this confidential data of another shop, and who bears liability if we delete it?";
+        assert!(split(text).new_text.contains("who bears liability"));
     }
 
     #[test]
