@@ -5,6 +5,7 @@ mod auth;
 mod classify;
 mod health;
 mod helpers;
+mod interfaces;
 mod overload;
 mod reload;
 mod shutdown;
