@@ -92,7 +92,7 @@ fn classify_files(
 
 /// Reads a file (or stdin for `-`) but never more than one byte past `limit`: an oversized
 /// input is refused without being held whole.
-fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
+pub(super) fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>, String> {
     let reader: Box<dyn Read> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {

@@ -7,6 +7,7 @@ mod classify;
 mod config;
 mod input;
 mod learn;
+mod parse;
 mod replay;
 mod serve;
 
@@ -33,6 +34,8 @@ pub struct Cli {
 enum Command {
     /// Classify raw emails or plain-text files (stdin when none), one JSON verdict per input.
     Classify(classify::Args),
+    /// Show how messages are read: decoded zones, headers and notes, one JSON object per input.
+    Parse(parse::Args),
     /// Validate a ruleset and run the examples written in it.
     CheckRules(check::Args),
     /// Run the gRPC service (and the admin HTTP port).
@@ -81,6 +84,7 @@ pub fn init_logging(cli: &Cli) {
 pub fn run(cli: Cli, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify(args) => classify::run(args),
+        Command::Parse(args) => parse::run(args),
         Command::CheckRules(args) => check::run(args),
         Command::Serve(args) => {
             let serve_matches = matches.subcommand_matches("serve").expect("clap matched serve");

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// Base64 as mailers write it in encoded-words: padding optional, stray bits tolerated.
-const LENIENT: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const LENIENT: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new()
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
@@ -52,6 +52,7 @@ pub fn join_encoded_words(value: &[u8]) -> Cow<'_, [u8]> {
     while i < words.len() {
         let mut j = i + 1;
         while j < words.len()
+            && !is_stateful(words[i].charset)
             && words[j].charset.eq_ignore_ascii_case(words[i].charset)
             && value[words[j - 1].end..words[j].start]
                 .iter()
@@ -81,6 +82,16 @@ pub fn join_encoded_words(value: &[u8]) -> Cow<'_, [u8]> {
     }
     out.extend_from_slice(&value[copied..]);
     Cow::Owned(out)
+}
+
+/// Stateful encodings (ISO-2022-JP and kin, UTF-7) end every word in their initial state, so
+/// each word decodes on its own; joined, the escape sequences would meet and decode as errors.
+fn is_stateful(charset: &[u8]) -> bool {
+    let lower = charset.to_ascii_lowercase();
+    lower.starts_with(b"iso-2022")
+        || lower.starts_with(b"csiso2022")
+        || lower == b"utf-7"
+        || lower.starts_with(b"hz-gb")
 }
 
 /// Every well-formed encoded-word in `value`, in order.
@@ -337,6 +348,13 @@ mod tests {
         let value = "=?iso-8859-1?Q?Caf=E9?= und =?utf-8?B?S8O8?=";
         assert!(matches!(join_encoded_words(value.as_bytes()), Cow::Borrowed(_)));
         assert_eq!(unstructured(value), "Café und Kü");
+    }
+
+    #[test]
+    fn words_in_a_stateful_charset_are_decoded_one_by_one() {
+        let value = "=?iso-2022-jp?B?GyRCRnxLXBsoQg==?=\r\n =?iso-2022-jp?B?GyRCOGwbKEI=?=";
+        assert!(matches!(join_encoded_words(value.as_bytes()), Cow::Borrowed(_)));
+        assert_eq!(unstructured(value), "日本語");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 
+use base64::Engine as _;
 use mail_parser::decoders::base64::base64_decode;
 use mail_parser::decoders::charsets::map::charset_decoder;
 use mail_parser::decoders::quoted_printable::quoted_printable_decode;
@@ -92,6 +93,21 @@ impl Walk<'_> {
             return;
         }
         let attached = part.content_disposition().is_some_and(|d| d.is_attachment());
+        if !attached && let Some(text) = recover_base64(msg, part) {
+            let html = part
+                .content_type()
+                .is_some_and(|c| c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("html")));
+            self.notes
+                .push("a base64 text part the parser could not decode was decoded leniently".to_string());
+            if html {
+                let rendered = html::render(&text, self.limits, &mut self.notes);
+                self.add(rendered.text, quoted);
+                self.add(rendered.quoted, true);
+            } else {
+                self.add(text, quoted);
+            }
+            return;
+        }
         match &part.body {
             PartType::Multipart(children) => {
                 let alternative = part
@@ -166,6 +182,46 @@ impl Walk<'_> {
             self.notes.push(note);
         }
     }
+}
+
+/// A text part declared base64 that mail-parser could not decode (a blank line before the data,
+/// stray characters, bad padding: all seen in real mail), decoded leniently: whitespace and
+/// characters outside the alphabet skipped, padding optional; then read in its declared
+/// charset (UTF-8, else windows-1252, when it names none or an unknown one).
+fn recover_base64(msg: &mail_parser::Message<'_>, part: &MessagePart<'_>) -> Option<String> {
+    let declared_base64 = part
+        .content_transfer_encoding()
+        .is_some_and(|e| e.trim().eq_ignore_ascii_case("base64"));
+    let text_type = part
+        .content_type()
+        .is_none_or(|c| c.ctype().eq_ignore_ascii_case("text"));
+    if !(part.is_encoding_problem && declared_base64 && text_type) {
+        return None;
+    }
+    let raw = msg
+        .raw_message()
+        .get(part.raw_body_offset() as usize..part.raw_end_offset() as usize)?;
+    let mut alphabet: Vec<u8> = raw
+        .iter()
+        .copied()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        .collect();
+    // A final group of one character cannot be decoded; it carries no whole byte either.
+    if alphabet.len() % 4 == 1 {
+        alphabet.pop();
+    }
+    let bytes = encoded::LENIENT.decode(&alphabet).ok()?;
+    let charset = part.content_type().and_then(|c| c.attribute("charset"));
+    Some(match charset.and_then(|c| charset_decoder(c.as_bytes())) {
+        Some(decode) => decode(&bytes),
+        None => match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => charset_decoder(b"windows-1252").map_or_else(
+                || String::from_utf8_lossy(e.as_bytes()).into_owned(),
+                |latin| latin(e.as_bytes()),
+            ),
+        },
+    })
 }
 
 /// The alternative to read: plain text when it has any, else HTML, else the first.

@@ -179,3 +179,14 @@ fn a_subject_split_inside_a_character_is_decoded_whole() {
         mail(b"From: a@b.de\r\nSubject: =?utf-8?B?S8M=?=\r\n =?utf-8?B?vG5kaWd1bmc=?=\r\n\r\nsiehe Betreff");
     assert_eq!(m.subject, "K\u{fc}ndigung");
 }
+
+#[test]
+fn a_base64_text_part_that_the_parser_cannot_decode_is_decoded_leniently() {
+    // A blank line before the data, as some bulk mailers write it.
+    let m = mail(
+        b"From: a@b.de\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+          --b\r\nContent-Type: text/plain; charset=\"iso-8859-1\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\r\n\
+          S/xuZGlndW5nIHVuc2VyZXMgVmVydHJhZ3M=\r\n\r\n--b--\r\n",
+    );
+    assert_eq!(m.body, "K\u{fc}ndigung unseres Vertrags");
+}

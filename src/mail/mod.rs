@@ -72,7 +72,18 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<Message, ParseError> {
             limit: limits.max_message_bytes,
         });
     }
-    let mut message = if looks_like_email(raw) {
+    let block = header_block(raw);
+    let mut message = if let Some(block) = block {
+        // The body starts at the first line that is no header: the blank line is put back so
+        // the parser does not read that line as a header and lose it.
+        let separated;
+        let raw = match block.missing_separator_at {
+            Some(at) => {
+                separated = [&raw[..at], b"\r\n", &raw[at..]].concat();
+                &separated[..]
+            }
+            None => raw,
+        };
         let (input, mut notes) = guard::prescan(raw, limits);
         // mail-parser promises not to panic; this is the last line of defence should it (or our
         // walk over its output) ever do so on some input nobody foresaw.
@@ -121,38 +132,60 @@ const KNOWN_HEADERS: &[&str] = &[
 /// (or the first 64 KB) is a header or a folded continuation, and one of them is a header every
 /// mailer writes. An mbox `From ` line on top is allowed.
 pub fn looks_like_email(raw: &[u8]) -> bool {
-    let raw = raw.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(raw);
-    let head = &raw[..raw.len().min(64 * 1024)];
+    header_block(raw).is_some()
+}
+
+/// Where a header block that runs into the body without the blank line ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HeaderBlock {
+    /// Byte offset of the first body line when the blank line is missing.
+    missing_separator_at: Option<usize>,
+}
+
+fn header_block(raw: &[u8]) -> Option<HeaderBlock> {
+    let bom = if raw.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let head = &raw[bom..raw.len().min(64 * 1024).max(bom)];
+    let mut at = bom;
     let mut lines = head.split(|&b| b == b'\n').peekable();
     if lines.peek().is_some_and(|l| l.starts_with(b"From ")) {
-        lines.next();
+        at += lines.next().map_or(0, |l| l.len() + 1);
     }
     let mut known = false;
     let mut first = true;
+    let mut fields = 0;
     for line in lines {
+        let start = at;
+        at += line.len() + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
         if line.starts_with(b" ") || line.starts_with(b"\t") {
             if first {
-                return false;
+                return None;
             }
             continue;
         }
         first = false;
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            return false;
+        let name = match line.iter().position(|&b| b == b':') {
+            Some(colon) => &line[..colon],
+            None => &[][..],
         };
-        let name = &line[..colon];
         if name.is_empty() || name.len() > 76 || !name.iter().all(|b| b.is_ascii_graphic()) {
-            return false;
+            // A header block that runs into the body without the blank line (RFC 5322 wants
+            // one; some scripts forget it) is still a header block when it had real fields.
+            return (known && fields >= 2).then_some(HeaderBlock {
+                missing_separator_at: Some(start),
+            });
         }
+        fields += 1;
         known |= KNOWN_HEADERS
             .iter()
             .any(|k| k.as_bytes().eq_ignore_ascii_case(name));
     }
-    known
+    known.then_some(HeaderBlock {
+        missing_separator_at: None,
+    })
 }
 
 /// Cuts over-long fields at a character boundary and notes it.
@@ -195,6 +228,15 @@ mod tests {
             b"Received: x\r\n\tby y\r\nSubject: s\r\n\r\nbody"
         ));
         assert!(looks_like_email(b"From a@b Mon Jan 1\nFrom: a@b\n\nbody"));
+    }
+
+    #[test]
+    fn a_header_block_without_the_blank_line_is_an_email_and_its_body_is_kept() {
+        let raw = b"From: a@b\nTo: c@d\nSubject: hi\ncounter to RFC 2822, no blank line here\n";
+        assert!(looks_like_email(raw));
+        let m = parse(raw, &Limits::default()).unwrap();
+        assert_eq!(m.subject, "hi");
+        assert_eq!(m.body, "counter to RFC 2822, no blank line here");
     }
 
     #[test]
