@@ -17,23 +17,45 @@
 
 mod reliability;
 
+use crate::engine::score::{ConfidenceModel, Features};
+
 pub use reliability::{Bin, Reliability};
+
+/// The `gold` of a sample for which no queue is right (out-of-scope mail: spam, newsletters,
+/// strangers' mail): it teaches the confidence model that such evidence is not certainty.
+pub const NO_QUEUE: usize = usize::MAX;
 
 /// One labelled classification: every queue's score, the right queue and the chosen one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Score of every queue, in ruleset order.
     pub scores: Vec<f64>,
-    /// Index of the labelled (right) queue.
+    /// Index of the labelled (right) queue, or [`NO_QUEUE`].
     pub gold: usize,
     /// Index of the queue the engine chose.
     pub chosen: usize,
+    /// What the confidence model sees besides the softmax (its `softmax` is recomputed for
+    /// each temperature tried).
+    pub features: Features,
 }
 
 impl Sample {
     /// The confidence of the chosen queue at temperature `t`.
     pub fn confidence(&self, t: f64) -> f64 {
         crate::engine::score::softmax(&self.scores, t)[self.chosen]
+    }
+
+    /// The features at temperature `t`.
+    pub fn features_at(&self, t: f64) -> Features {
+        Features {
+            softmax: self.confidence(t),
+            ..self.features
+        }
+    }
+
+    /// The confidence of the chosen queue at temperature `t` under `model`.
+    pub fn model_confidence(&self, t: f64, model: &ConfidenceModel) -> f64 {
+        model.apply(&self.features_at(t))
     }
 
     /// Whether the engine chose the labelled queue.
@@ -52,6 +74,7 @@ const PRIOR_WEIGHT: f64 = 2.0;
 pub fn objective(samples: &[Sample], t: f64, t0: f64) -> f64 {
     let nll: f64 = samples
         .iter()
+        .filter(|s| s.gold < s.scores.len())
         .map(|s| {
             -crate::engine::score::softmax(&s.scores, t)[s.gold]
                 .max(1e-12)
@@ -114,25 +137,114 @@ pub fn folds(n: usize, k: usize) -> Vec<(Vec<usize>, Vec<usize>)> {
         .collect()
 }
 
+/// L2 penalty of the confidence model's weights (not the intercept), in pseudo-observations:
+/// enough to keep a few hundred samples from producing extreme weights.
+const MODEL_L2: f64 = 1.0;
+
+/// Fits the confidence model (logistic regression of "the chosen queue is right" on the
+/// features at temperature `t`) by Newton's method with an L2 penalty. Samples with
+/// [`NO_QUEUE`] count as wrong. Starts from, and falls back to, the plain softmax
+/// (`σ(logit(softmax))`).
+pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
+    const N: usize = 5;
+    let rows: Vec<([f64; N], f64)> = samples
+        .iter()
+        .map(|s| {
+            let x = s.features_at(t).inputs();
+            ([1.0, x[0], x[1], x[2], x[3]], f64::from(u8::from(s.correct())))
+        })
+        .collect();
+    let mut w = [0.0, 1.0, 0.0, 0.0, 0.0];
+    for _ in 0..50 {
+        let mut grad = [0.0; N];
+        let mut hess = [[0.0; N]; N];
+        for (x, y) in &rows {
+            let z: f64 = (0..N).map(|j| w[j] * x[j]).sum();
+            let p = 1.0 / (1.0 + (-z).exp());
+            let r = p * (1.0 - p);
+            for j in 0..N {
+                grad[j] += (p - y) * x[j];
+                for k in 0..N {
+                    hess[j][k] += r * x[j] * x[k];
+                }
+            }
+        }
+        for j in 1..N {
+            // The penalty pulls towards the plain softmax: weight 1 on its logit, 0 elsewhere.
+            let centre = if j == 1 { 1.0 } else { 0.0 };
+            grad[j] += MODEL_L2 * (w[j] - centre);
+            hess[j][j] += MODEL_L2;
+        }
+        let Some(step) = solve(hess, grad) else {
+            break;
+        };
+        let mut change = 0.0f64;
+        for j in 0..N {
+            w[j] -= step[j];
+            change = change.max(step[j].abs());
+        }
+        if change < 1e-8 {
+            break;
+        }
+    }
+    if w.iter().any(|v| !v.is_finite()) {
+        w = [0.0, 1.0, 0.0, 0.0, 0.0];
+    }
+    ConfidenceModel {
+        intercept: w[0],
+        weights: [w[1], w[2], w[3], w[4]],
+    }
+}
+
+/// Solves `a · x = b` by Gaussian elimination with partial pivoting; `None` when singular.
+fn solve<const N: usize>(mut a: [[f64; N]; N], mut b: [f64; N]) -> Option<[f64; N]> {
+    for col in 0..N {
+        let pivot = (col..N).max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))?;
+        if a[pivot][col].abs() < 1e-12 {
+            return None;
+        }
+        a.swap(col, pivot);
+        b.swap(col, pivot);
+        for row in col + 1..N {
+            let f = a[row][col] / a[col][col];
+            for k in col..N {
+                a[row][k] -= f * a[col][k];
+            }
+            b[row] -= f * b[col];
+        }
+    }
+    let mut x = [0.0; N];
+    for row in (0..N).rev() {
+        let s: f64 = (row + 1..N).map(|k| a[row][k] * x[k]).sum();
+        x[row] = (b[row] - s) / a[row][row];
+    }
+    Some(x)
+}
+
 /// Out-of-fold results of k-fold cross-validation.
 #[derive(Debug, Clone)]
 pub struct CrossValidation {
-    /// Each sample's confidence from the temperature fitted without its fold.
+    /// Each sample's confidence from the temperature (and model) fitted without its fold.
     pub confidences: Vec<f64>,
     /// The temperature fitted for each fold.
     pub temperatures: Vec<f64>,
 }
 
-/// Fits the temperature k times, each time without one fold, and scores that fold.
-pub fn cross_validate(samples: &[Sample], k: usize, t0: f64) -> CrossValidation {
+/// Fits the temperature k times, each time without one fold, and scores that fold; with
+/// `model`, also fits the confidence model on the training folds and scores with it.
+pub fn cross_validate(samples: &[Sample], k: usize, t0: f64, model: bool) -> CrossValidation {
     let mut confidences = vec![0.0; samples.len()];
     let mut temperatures = Vec::with_capacity(k);
     for (test, train) in folds(samples.len(), k.max(2)) {
         let training: Vec<Sample> = train.iter().map(|&i| samples[i].clone()).collect();
         let t = fit_temperature(&training, t0);
         temperatures.push(t);
+        let fitted = model.then(|| fit_model(&training, t));
         for i in test {
-            confidences[i] = samples[i].confidence(t);
+            confidences[i] = match &fitted {
+                Some(m) => samples[i].model_confidence(t, m),
+                None => samples[i].confidence(t),
+            };
         }
     }
     CrossValidation {

@@ -19,6 +19,7 @@ fn synthetic(t_true: f64, n: usize) -> Vec<Sample> {
             scores,
             gold: gold.unwrap_or(3),
             chosen: 0,
+            features: Default::default(),
         });
     }
     out
@@ -38,6 +39,7 @@ fn a_perfectly_separable_set_does_not_drive_the_temperature_to_zero() {
             scores: vec![4.0, 0.0, 0.0],
             gold: 0,
             chosen: 0,
+            features: Default::default(),
         })
         .collect();
     let t = fit_temperature(&samples, 1.5);
@@ -48,7 +50,7 @@ fn a_perfectly_separable_set_does_not_drive_the_temperature_to_zero() {
 #[test]
 fn cross_validated_calibration_on_well_specified_data_is_low() {
     let samples = synthetic(2.0, 3000);
-    let cv = cross_validate(&samples, 5, 1.0);
+    let cv = cross_validate(&samples, 5, 1.0, false);
     let ece = Reliability::from_pairs(
         cv.confidences
             .iter()
@@ -94,12 +96,14 @@ fn proposed_thresholds_reach_the_requested_precision() {
             scores: vec![],
             gold: if c >= 0.8 { 0 } else { 1 },
             chosen: 0,
+            features: Default::default(),
         });
         confidences.push(c);
         samples.push(Sample {
             scores: vec![],
             gold: if i % 2 == 0 { 1 } else { 0 },
             chosen: 1,
+            features: Default::default(),
         });
         confidences.push(c);
     }
@@ -118,4 +122,40 @@ fn ece_is_the_weighted_gap_between_confidence_and_accuracy() {
     // Bin 9: confidence 0.9, accuracy 0.5 → gap 0.4 × 2/4; bin 2: 0.2 vs 0 → 0.2 × 2/4.
     assert!((r.ece().unwrap() - 0.3).abs() < 1e-9);
     assert_eq!(r.bins()[9].count, 2);
+}
+
+#[test]
+fn the_confidence_model_learns_that_a_small_margin_is_less_sure() {
+    // Same softmax, but the chosen queue is right only when the margin is large.
+    let samples: Vec<Sample> = (0..400)
+        .map(|i| {
+            let margin = if i % 2 == 0 { 6.0 } else { 0.5 };
+            Sample {
+                scores: vec![6.0, 6.0 - margin],
+                gold: if i % 2 == 0 || i % 10 == 1 { 0 } else { 1 },
+                chosen: 0,
+                features: crate::engine::score::Features {
+                    margin,
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    let model = fit_model(&samples, 1.0);
+    let wide = samples[0].model_confidence(1.0, &model);
+    let narrow = samples[1].model_confidence(1.0, &model);
+    assert!(wide > 0.9, "{wide}");
+    assert!(narrow < 0.4, "{narrow}");
+}
+
+#[test]
+fn out_of_scope_samples_count_as_wrong_for_the_model_and_are_left_out_of_the_temperature() {
+    let s = Sample {
+        scores: vec![3.0, 0.0],
+        gold: NO_QUEUE,
+        chosen: 0,
+        features: Default::default(),
+    };
+    assert!(!s.correct());
+    assert!(objective(std::slice::from_ref(&s), 1.0, 1.0).is_finite());
 }

@@ -68,23 +68,33 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let t0 = rs.calibration.temperature;
     let t = calibrate::fit_temperature(&samples, t0);
-    let cv = calibrate::cross_validate(&samples, args.folds, t0);
-    let before = Reliability::from_pairs(samples.iter().map(|s| (s.confidence(t0), s.correct())));
+    let model = calibrate::fit_model(&samples, t);
+    let cv = calibrate::cross_validate(&samples, args.folds, t0, true);
+    let current = |s: &Sample| match &rs.calibration.model {
+        Some(m) => s.model_confidence(t0, m),
+        None => s.confidence(t0),
+    };
+    let before = Reliability::from_pairs(samples.iter().map(|s| (current(s), s.correct())));
     let after = Reliability::from_pairs(
         cv.confidences
             .iter()
             .zip(&samples)
             .map(|(&c, s)| (c, s.correct())),
     );
-    let in_sample = Reliability::from_pairs(samples.iter().map(|s| (s.confidence(t), s.correct())));
+    let in_sample = Reliability::from_pairs(
+        samples
+            .iter()
+            .map(|s| (s.model_confidence(t, &model), s.correct())),
+    );
     let wrong_confident = |conf: &dyn Fn(usize) -> f64| {
         (0..samples.len())
             .filter(|&i| !samples[i].correct() && conf(i) >= 0.9)
             .count()
     };
-    let wrong_before = wrong_confident(&|i| samples[i].confidence(t0));
+    let wrong_before = wrong_confident(&|i| current(&samples[i]));
     let wrong_after = wrong_confident(&|i| cv.confidences[i]);
-    let accuracy = samples.iter().filter(|s| s.correct()).count() as f64 / samples.len() as f64;
+    let in_scope = samples.iter().filter(|s| s.gold != calibrate::NO_QUEUE).count();
+    let accuracy = samples.iter().filter(|s| s.correct()).count() as f64 / in_scope.max(1) as f64;
 
     eprintln!(
         "{} records, {} labelled and usable, {} errors, {} unusable",
@@ -93,7 +103,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         errors.len(),
         unusable
     );
-    eprintln!("accuracy {accuracy:.4}; temperature {t0:.4} -> {t:.4}");
+    eprintln!(
+        "accuracy {accuracy:.4} ({} out-of-scope records); temperature {t0:.4} -> {t:.4}; model {model:?}",
+        samples.len() - in_scope
+    );
     eprintln!("{}", table("before (current temperature)", &before));
     eprintln!(
         "{}",
@@ -123,15 +136,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .collect();
         let text = format!(
             "# Written by `triage calibrate` from {} labelled records ({}).\n\
-             # Temperature scaling fitted by maximum likelihood; accuracy {accuracy:.4}.\n\
-             # ECE before {:.4} (temperature {t0:.4}); {}-fold cross-validated ECE after {:.4}.\n\
-             [calibration]\ntemperature = {:.4}\n",
+             # Temperature scaling fitted by maximum likelihood, then a logistic confidence model\n\
+             # (margin, other strong queues, evidence from the thread); accuracy {accuracy:.4}.\n\
+             # ECE before {:.4}; {}-fold cross-validated ECE after {:.4}.\n\
+             [calibration]\ntemperature = {:.4}\nintercept = {:.4}\nsoftmax_logit = {:.4}\n\
+             margin = {:.4}\nstrong_queues = {:.4}\nweak_share = {:.4}\n",
             samples.len(),
             inputs.join(", "),
             before.ece().unwrap_or(0.0),
             args.folds,
             after.ece().unwrap_or(0.0),
-            t
+            t,
+            model.intercept,
+            model.weights[0],
+            model.weights[1],
+            model.weights[2],
+            model.weights[3],
         );
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
@@ -167,6 +187,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "accuracy": accuracy,
         "temperature_before": t0,
         "temperature": t,
+        "model": {
+            "intercept": model.intercept,
+            "softmax_logit": model.weights[0],
+            "margin": model.weights[1],
+            "strong_queues": model.weights[2],
+            "weak_share": model.weights[3],
+        },
         "fold_temperatures": cv.temperatures,
         "ece_before": before.ece(),
         "ece_cv": after.ece(),
@@ -182,17 +209,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The sample for one labelled record, or `None` when it has no usable label or message.
+/// The sample for one labelled record, or `None` when it has no usable label or message. A
+/// record labelled `none` (out-of-scope mail) is a sample for which no queue is right.
 fn sample(engine: &Engine, record: &Record, limits: &Limits) -> Option<Sample> {
     let rs = engine.ruleset();
-    let gold = rs.queue_index(&triage::rules::queue_id(record.label.as_deref()?))?;
+    let label = triage::rules::queue_id(record.label.as_deref()?);
+    let gold = if label == "none" {
+        calibrate::NO_QUEUE
+    } else {
+        rs.queue_index(&label)?
+    };
     let message = message_of(&record.payload, record.hint.as_deref(), limits).ok()?;
-    let verdict = engine.classify(&record.id, &message);
+    let d = engine.detailed(&record.id, &message);
     let scores = rs
         .queues
         .iter()
         .map(|q| {
-            verdict
+            d.verdict
                 .ranking
                 .iter()
                 .find(|r| r.queue == q.id)
@@ -202,7 +235,8 @@ fn sample(engine: &Engine, record: &Record, limits: &Limits) -> Option<Sample> {
     Some(Sample {
         scores,
         gold,
-        chosen: rs.queue_index(&verdict.queue)?,
+        chosen: rs.queue_index(&d.verdict.queue)?,
+        features: d.features,
     })
 }
 

@@ -57,10 +57,13 @@ fn emit(
     mode: Mode,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let verdict = engine.classify(id, message);
     match mode {
-        Mode::Json => writeln!(out, "{}", serde_json::to_string(&verdict)?)?,
-        Mode::Explain => writeln!(out, "{}", explain(engine.ruleset(), message, &verdict))?,
+        Mode::Json => writeln!(out, "{}", serde_json::to_string(&engine.classify(id, message))?)?,
+        Mode::Explain => writeln!(
+            out,
+            "{}",
+            explain(engine.ruleset(), message, &engine.detailed(id, message))
+        )?,
     }
     Ok(())
 }

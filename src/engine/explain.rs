@@ -3,15 +3,19 @@
 
 use std::fmt::Write as _;
 
+use super::Detailed;
+use super::structure::Spans;
 use crate::message::Message;
 use crate::rules::RuleSet;
-use crate::verdict::Verdict;
 
 /// Characters of context shown on each side of a match.
 const CONTEXT: usize = 40;
 
-/// Explains `verdict`, which `ruleset` gave for `message`.
-pub fn explain(ruleset: &RuleSet, message: &Message, verdict: &Verdict) -> String {
+/// Explains what `ruleset` saw in `message` and decided (see [`super::Engine::detailed`]):
+/// scores and margin, the evidence in context, the message's structure (reply subject, request
+/// sentences, negated scopes, signals) and why review is needed or not.
+pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> String {
+    let verdict = &detailed.verdict;
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -71,6 +75,40 @@ pub fn explain(ruleset: &RuleSet, message: &Message, verdict: &Verdict) -> Strin
         let _ = writeln!(out, "            {}", context(message, &h.field, &h.matched));
     }
 
+    let _ = writeln!(out, "\nstructure:");
+    if detailed.reply_subject {
+        let _ = writeln!(
+            out,
+            "  the subject is a reply or forward: thread context, counted {} instead of 1.5",
+            super::structure::REPLY_SUBJECT_WEIGHT
+        );
+    }
+    for (name, text, spans) in [
+        ("subject", &message.subject, &detailed.subject),
+        ("body", &message.body, &detailed.body),
+    ] {
+        describe(&mut out, name, text, spans);
+    }
+    if detailed.signals.is_empty() {
+        let _ = writeln!(out, "  signals: none");
+    } else {
+        let names: Vec<&str> = detailed
+            .signals
+            .iter()
+            .map(|&s| ruleset.signals[s].id.as_str())
+            .collect();
+        let _ = writeln!(out, "  signals: {}", names.join(", "));
+    }
+    let f = &detailed.features;
+    let _ = writeln!(
+        out,
+        "  confidence inputs: softmax {:.3}, margin {:.2}, other strong queues {}, evidence from the thread {:.0}%",
+        f.softmax,
+        f.margin,
+        f.strong_queues,
+        f.weak_share * 100.0
+    );
+
     let threshold = ruleset
         .queue_index(&verdict.queue)
         .map_or(0.0, |q| ruleset.queues[q].threshold);
@@ -102,6 +140,17 @@ pub fn explain(ruleset: &RuleSet, message: &Message, verdict: &Verdict) -> Strin
         let _ = writeln!(out, "note: {note}");
     }
     out
+}
+
+/// Lists the request sentences and negated scopes of one field.
+fn describe(out: &mut String, name: &str, text: &str, spans: &Spans) {
+    let quote = |&(s, e): &(usize, usize)| text.get(s..e).unwrap_or_default().trim().replace('\n', " ");
+    for r in &spans.requests {
+        let _ = writeln!(out, "  request ({name}): «{}»", quote(r));
+    }
+    for n in &spans.negated {
+        let _ = writeln!(out, "  negated or settled ({name}): «{}»", quote(n));
+    }
 }
 
 /// The matched text with some of its surroundings, on one line.
@@ -181,8 +230,7 @@ mod tests {
             ..Ticket::default()
         };
         let message = Message::from_ticket(&ticket);
-        let verdict = engine.classify("x", &message);
-        let text = explain(engine.ruleset(), &message, &verdict);
+        let text = explain(engine.ruleset(), &message, &engine.detailed("x", &message));
         assert!(text.starts_with("x: contract"), "{text}");
         assert!(text.contains("scores:") && text.contains("contract"), "{text}");
         assert!(text.contains("«Rechnung»"), "{text}");
@@ -199,13 +247,34 @@ mod tests {
             body: "zzz qqq".into(),
             ..Ticket::default()
         });
-        let verdict = engine.classify("y", &message);
-        let text = explain(engine.ruleset(), &message, &verdict);
+        let text = explain(engine.ruleset(), &message, &engine.detailed("y", &message));
         assert!(text.contains("no rule matched"), "{text}");
         assert!(
             text.contains("needs review") && text.contains("no evidence at all"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn the_explanation_shows_the_request_the_negated_scope_and_the_signals() {
+        let engine = Engine::new(RuleSet::builtin()).unwrap();
+        let message = Message::from_ticket(&Ticket {
+            subject: "AW: Rechnung".into(),
+            body: "Die Rechnung ist bereits bezahlt. Wir sind noch kein Mitglied: funktioniert das Widget mit Shopware?"
+                .into(),
+            ..Ticket::default()
+        });
+        let text = explain(engine.ruleset(), &message, &engine.detailed("z", &message));
+        assert!(text.contains("the subject is a reply"), "{text}");
+        assert!(
+            text.contains("negated or settled (body): «Die Rechnung ist bereits bezahlt»"),
+            "{text}"
+        );
+        assert!(
+            text.contains("request (body)") && text.contains("Shopware?"),
+            "{text}"
+        );
+        assert!(text.contains("signals: prospect"), "{text}");
     }
 
     #[test]

@@ -17,38 +17,42 @@
 pub mod explain;
 pub mod matcher;
 pub mod score;
+pub mod structure;
 
 pub use matcher::CompileError;
 use matcher::{Matcher, TermHit};
+use structure::{Context, CueHit, Spans};
 
 use crate::intake::{Input, intake};
 use crate::mail::Limits;
 use crate::message::Message;
-use crate::rules::{Expectation, Field, Rule, RuleSet, Term};
+use crate::rules::condition::{Evidence, Outcome};
+use crate::rules::{Condition, CueKind, Expectation, Field, FieldSet, Negated, RuleSet, Scope, Term};
 use crate::text::lang;
 use crate::verdict::{Hit, Rank, Verdict};
-
-/// Extra evidence per further distinct `any` term found, and how many count.
-const BREADTH_BONUS: f64 = 0.25;
-const BREADTH_MAX_EXTRA: usize = 2;
 
 /// A compiled, immutable ruleset: share it (`Arc<Engine>`) between threads.
 #[derive(Debug)]
 pub struct Engine {
     ruleset: RuleSet,
     matcher: Matcher,
-    compiled: Vec<CompiledRule>,
-    /// For each term id: the rules that become candidates when it is found.
+    /// Rules first (index = rule index), then signals.
+    units: Vec<Unit>,
+    /// Each unit's position in the evaluation order (every unit after the ones it refers to).
+    rank: Vec<u32>,
+    /// For each term id: the units that become candidates when it is found.
     triggers: Vec<Vec<u32>>,
+    /// For each term id: the cue it belongs to, when it is one.
+    cues: Vec<Option<(CueKind, Scope)>>,
 }
 
-/// A rule's terms as term ids.
+/// A rule or a signal, compiled: its conditions' terms and references as engine ids.
 #[derive(Debug)]
-struct CompiledRule {
-    any: Vec<u32>,
-    all: Vec<u32>,
-    none: Vec<u32>,
-    of: Vec<u32>,
+struct Unit {
+    conditions: Vec<(Vec<u32>, Vec<u32>)>,
+    fields: FieldSet,
+    languages: Vec<String>,
+    negated: Negated,
 }
 
 /// A rule that fired on a message.
@@ -73,6 +77,25 @@ pub struct ExampleOutcome {
     pub passed: bool,
 }
 
+/// Everything the engine saw in a message, for explanations (`--explain`, the playground).
+#[derive(Debug, Clone)]
+pub struct Detailed {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The rules that fired.
+    pub fired: Vec<Fired>,
+    /// The signals that fired, by index into [`RuleSet::signals`].
+    pub signals: Vec<usize>,
+    /// True when the subject is a reply or forward subject (counts as thread context).
+    pub reply_subject: bool,
+    /// Request sentences and negated scopes of the subject and the new text.
+    pub subject: Spans,
+    /// Request sentences and negated scopes of the new text.
+    pub body: Spans,
+    /// What the confidence model saw.
+    pub features: score::Features,
+}
+
 /// The message's fields prepared for scanning and for quoting evidence.
 struct Prepared<'m> {
     texts: [std::borrow::Cow<'m, str>; 9],
@@ -91,29 +114,87 @@ impl Engine {
                 (terms.len() - 1) as u32
             })
         };
-        let mut compiled = Vec::with_capacity(ruleset.rules.len());
+        let unit_ids: std::collections::HashMap<&str, u32> = ruleset
+            .rules
+            .iter()
+            .map(|r| r.id.as_str())
+            .chain(ruleset.signals.iter().map(|s| s.id.as_str()))
+            .enumerate()
+            .map(|(i, id)| (id, i as u32))
+            .collect();
+        let mut compile = |conditions: &[Condition]| -> Vec<(Vec<u32>, Vec<u32>)> {
+            conditions
+                .iter()
+                .map(|c| {
+                    (
+                        c.terms().iter().map(&mut intern).collect(),
+                        c.references()
+                            .iter()
+                            .filter_map(|r| unit_ids.get(r.as_str()).copied())
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        let mut units = Vec::with_capacity(ruleset.rules.len() + ruleset.signals.len());
         for rule in &ruleset.rules {
-            compiled.push(CompiledRule {
-                any: rule.any.iter().map(&mut intern).collect(),
-                all: rule.all.iter().map(&mut intern).collect(),
-                none: rule.none.iter().map(&mut intern).collect(),
-                of: rule.of.iter().map(&mut intern).collect(),
+            units.push(Unit {
+                conditions: compile(&rule.conditions),
+                fields: rule.fields.clone(),
+                languages: rule.languages.clone(),
+                negated: rule.negated,
             });
         }
+        for signal in &ruleset.signals {
+            units.push(Unit {
+                conditions: compile(&signal.conditions),
+                fields: signal.fields.clone(),
+                languages: signal.languages.clone(),
+                negated: Negated::Ignore,
+            });
+        }
+        let mut cue_terms = Vec::new();
+        for cue in &ruleset.cues {
+            for t in &cue.terms {
+                cue_terms.push((intern(t), cue.kind, cue.scope));
+            }
+        }
         let mut triggers = vec![Vec::new(); terms.len()];
-        for (r, c) in compiled.iter().enumerate() {
-            for &t in c.any.iter().chain(&c.all).chain(&c.of) {
-                if triggers[t as usize].last() != Some(&(r as u32)) {
-                    triggers[t as usize].push(r as u32);
+        let conditions_of = |u: usize| -> &[Condition] {
+            match u.checked_sub(ruleset.rules.len()) {
+                None => &ruleset.rules[u].conditions,
+                Some(s) => &ruleset.signals[s].conditions,
+            }
+        };
+        for (u, unit) in units.iter().enumerate() {
+            for (c, (ts, _)) in conditions_of(u).iter().zip(&unit.conditions) {
+                if !c.triggers() {
+                    continue;
+                }
+                for &t in ts {
+                    if triggers[t as usize].last() != Some(&(u as u32)) {
+                        triggers[t as usize].push(u as u32);
+                    }
                 }
             }
+        }
+        let mut cues = vec![None; terms.len()];
+        for (t, kind, scope) in cue_terms {
+            cues[t as usize].get_or_insert((kind, scope));
+        }
+        let order = evaluation_order(&units);
+        let mut rank = vec![0u32; units.len()];
+        for (i, &u) in order.iter().enumerate() {
+            rank[u as usize] = i as u32;
         }
         let matcher = Matcher::new(terms)?;
         Ok(Engine {
             ruleset,
             matcher,
-            compiled,
+            units,
+            rank,
             triggers,
+            cues,
         })
     }
 
@@ -135,21 +216,87 @@ impl Engine {
 
     /// Classifies one message and also returns the rules that fired, for explanations.
     pub fn classify_detailed(&self, id: &str, message: &Message) -> (Verdict, Vec<Fired>) {
+        let d = self.detailed(id, message);
+        (d.verdict, d.fired)
+    }
+
+    /// Classifies one message and returns everything the engine saw (see [`Detailed`]).
+    pub fn detailed(&self, id: &str, message: &Message) -> Detailed {
         let prepared = prepare(message);
         let language = language_of(message);
-        let hits = self.scan(&prepared);
-        let fired = self.evaluate(&hits, &prepared, language.as_deref());
+        let reply_subject = structure::is_reply_subject(&message.subject);
+        let mut hits = self.scan(&prepared);
+        let subject = self.spans(&hits, Field::Subject, &prepared);
+        let body = self.spans(&hits, Field::Body, &prepared);
+        let contexts = self.contextualise(&mut hits, &subject, &body);
+        let (fired, signals) = self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
 
         let rs = &self.ruleset;
         let mut scores = vec![0.0; rs.queues.len()];
+        let mut weak = vec![0.0; rs.queues.len()];
         for f in &fired {
-            scores[rs.rules[f.rule].queue] += f.score;
+            let q = rs.rules[f.rule].queue;
+            scores[q] += f.score;
+            let thread = matches!(f.decisive.field, Field::Quoted | Field::Signature)
+                || (f.decisive.field == Field::Subject && reply_subject);
+            if thread && f.score > 0.0 {
+                weak[q] += f.score;
+            }
         }
-        let confidences = score::softmax(&scores, rs.calibration.temperature);
+        let mut moved = Vec::new();
+        for &s in &signals {
+            for m in &rs.signals[s].moves {
+                let amount = m.share * scores[m.from].max(0.0);
+                if amount > 0.0 {
+                    scores[m.from] -= amount;
+                    scores[m.to] += amount;
+                    weak[m.to] += m.share * weak[m.from];
+                    weak[m.from] *= 1.0 - m.share;
+                    moved.push((s, m.to, amount));
+                }
+            }
+        }
+        let softmax = score::softmax(&scores, rs.calibration.temperature);
         let best = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)));
         let chosen = match best {
             Some(q) if scores[q] > 0.0 => q,
             _ => rs.fallback,
+        };
+        let runner_up = (0..scores.len())
+            .filter(|&q| q != chosen)
+            .map(|q| scores[q])
+            .fold(0.0f64, f64::max);
+        let features = score::Features {
+            softmax: softmax[chosen],
+            margin: (scores[chosen] - runner_up).max(0.0),
+            strong_queues: (0..scores.len())
+                .filter(|&q| q != chosen && scores[q] >= score::STRONG_EVIDENCE)
+                .count() as f64,
+            weak_share: if scores[chosen] > 0.0 {
+                (weak[chosen] / scores[chosen]).clamp(0.0, 1.0)
+            } else {
+                0.0
+            },
+        };
+        let confidences = match &rs.calibration.model {
+            None => softmax.clone(),
+            Some(model) => {
+                // The model gives the chosen queue's confidence; the others share the rest as
+                // the softmax does.
+                let c = model.apply(&features);
+                let rest: f64 = 1.0 - softmax[chosen];
+                (0..scores.len())
+                    .map(|q| {
+                        if q == chosen {
+                            c
+                        } else if rest > 0.0 {
+                            (1.0 - c) * softmax[q] / rest
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            }
         };
         let mut order: Vec<usize> = (0..scores.len())
             .filter(|&q| scores[q] != 0.0 || q == chosen)
@@ -168,6 +315,15 @@ impl Engine {
             })
             .collect();
         let mut evidence: Vec<Hit> = fired.iter().map(|f| self.hit(f, &prepared)).collect();
+        for (s, to, amount) in moved {
+            evidence.push(Hit {
+                rule: rs.signals[s].id.clone(),
+                queue: rs.queues[to].id.clone(),
+                field: "signal".to_string(),
+                matched: String::new(),
+                weight: round(amount),
+            });
+        }
         evidence.sort_by(|a, b| {
             b.weight
                 .abs()
@@ -189,7 +345,15 @@ impl Engine {
             ruleset_version: rs.version.clone(),
             notes: message.notes.clone(),
         };
-        (verdict, fired)
+        Detailed {
+            verdict,
+            fired,
+            signals,
+            reply_subject,
+            subject,
+            body,
+            features,
+        }
     }
 
     /// Runs every example of the ruleset.
@@ -229,74 +393,120 @@ impl Engine {
                 self.matcher.scan(field, text, 0, 0, &mut hits);
             }
         }
-        // One hit per term, field and header is all the scoring needs: keep the first.
-        hits.sort_unstable_by_key(|h| (h.term, h.field, h.header, h.start));
-        hits.dedup_by_key(|h| (h.term, h.field, h.header));
         hits
     }
 
-    fn evaluate(&self, hits: &[TermHit], prepared: &Prepared<'_>, language: Option<&str>) -> Vec<Fired> {
+    /// The request sentences and negated scopes of one field, from the cues found in it.
+    fn spans(&self, hits: &[TermHit], field: Field, prepared: &Prepared<'_>) -> Spans {
+        let cues: Vec<CueHit> = hits
+            .iter()
+            .filter(|h| h.field == field)
+            .filter_map(|h| {
+                let (kind, scope) = self.cues[h.term as usize]?;
+                Some(CueHit {
+                    start: h.start as usize,
+                    end: h.end as usize,
+                    kind,
+                    scope,
+                })
+            })
+            .collect();
+        Spans::of(&prepared.texts[field as usize], &cues)
+    }
+
+    /// Gives every hit its context and keeps, per term, field and header, the best-placed one;
+    /// returns the contexts in the order of the kept hits.
+    fn contextualise(&self, hits: &mut Vec<TermHit>, subject: &Spans, body: &Spans) -> Vec<Context> {
+        let context = |h: &TermHit| match h.field {
+            Field::Subject => subject.context(h.start as usize, h.end as usize),
+            Field::Body => body.context(h.start as usize, h.end as usize),
+            _ => Context::Plain,
+        };
+        // Best context first within each (term, field, header), then the earliest.
+        hits.sort_unstable_by_key(|h| (h.term, h.field, h.header, std::cmp::Reverse(context(h)), h.start));
+        hits.dedup_by_key(|h| (h.term, h.field, h.header));
+        hits.iter().map(context).collect()
+    }
+
+    /// Evaluates the candidate rules and signals in dependency order; returns the rules that
+    /// fired and the signals (indexes into [`RuleSet::signals`]) that fired.
+    fn evaluate(
+        &self,
+        hits: &[TermHit],
+        contexts: &[Context],
+        prepared: &Prepared<'_>,
+        reply_subject: bool,
+        language: Option<&str>,
+    ) -> (Vec<Fired>, Vec<usize>) {
         let mut candidates: Vec<u32> = hits
             .iter()
             .flat_map(|h| self.triggers[h.term as usize].iter().copied())
             .collect();
-        candidates.sort_unstable();
+        candidates.sort_unstable_by_key(|&u| (self.rank[u as usize], u));
         candidates.dedup();
         // Most terms of a candidate rule are absent: a bit per term answers that without a search.
         let mut present = vec![0u64; self.matcher.terms.len().div_ceil(64)];
         for h in hits {
             present[h.term as usize / 64] |= 1 << (h.term % 64);
         }
-        let found = Found {
-            hits,
-            present: &present,
-            prepared,
-        };
+        let mut fired_units = vec![0u64; self.units.len().div_ceil(64)];
+        let n_rules = self.ruleset.rules.len();
         let mut fired = Vec::new();
-        for r in candidates {
-            let rule = &self.ruleset.rules[r as usize];
-            if let (Some(lang), false) = (language, rule.languages.is_empty())
-                && !rule.languages.iter().any(|l| l == lang)
+        let mut signals = Vec::new();
+        for u in candidates {
+            let unit = &self.units[u as usize];
+            if let (Some(lang), false) = (language, unit.languages.is_empty())
+                && !unit.languages.iter().any(|l| l == lang)
             {
                 continue;
             }
-            if let Some((factor, decisive)) = self.rule_factor(rule, &self.compiled[r as usize], &found) {
-                fired.push(Fired {
-                    rule: r as usize,
-                    score: rule.weight * factor,
-                    decisive,
-                });
+            let found = Found {
+                hits,
+                contexts,
+                present: &present,
+                prepared,
+                fields: &unit.fields,
+                negated: unit.negated,
+                reply_subject,
+                fired: &fired_units,
+            };
+            let Some((factor, decisive)) = self.unit_factor(u as usize, &found) else {
+                continue;
+            };
+            fired_units[u as usize / 64] |= 1 << (u % 64);
+            match (u as usize).checked_sub(n_rules) {
+                None => fired.push(Fired {
+                    rule: u as usize,
+                    score: self.ruleset.rules[u as usize].weight * factor,
+                    decisive: hits[decisive as usize],
+                }),
+                Some(s) => signals.push(s),
             }
         }
-        fired
+        (fired, signals)
     }
 
-    /// The rule's field factor × breadth and its decisive hit, or `None` when it does not fire.
-    fn rule_factor(&self, rule: &Rule, c: &CompiledRule, found: &Found<'_>) -> Option<(f64, TermHit)> {
-        let best = |t: u32| found.best(rule, t);
-        if c.none.iter().any(|&t| best(t).is_some()) {
-            return None;
-        }
-        let mut parts: Vec<(f64, TermHit)> = Vec::with_capacity(3);
-        if !c.any.is_empty() {
-            let found: Vec<(f64, TermHit)> = c.any.iter().filter_map(|&t| best(t)).collect();
-            let top = found.iter().copied().max_by(|a, b| a.0.total_cmp(&b.0))?;
-            let extra = (found.len() - 1).min(BREADTH_MAX_EXTRA) as f64;
-            parts.push((top.0 * (1.0 + BREADTH_BONUS * extra), top.1));
-        }
-        if !c.all.is_empty() {
-            let found: Option<Vec<(f64, TermHit)>> = c.all.iter().map(|&t| best(t)).collect();
-            parts.push(found?.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))?);
-        }
-        if !c.of.is_empty() {
-            let mut found: Vec<(f64, TermHit)> = c.of.iter().filter_map(|&t| best(t)).collect();
-            if found.len() < rule.at_least {
-                return None;
+    /// The unit's factor (the weakest of its conditions' evidence) and its decisive hit, or
+    /// `None` when it does not fire.
+    fn unit_factor(&self, u: usize, found: &Found<'_>) -> Option<(f64, u32)> {
+        let conditions = match u.checked_sub(self.ruleset.rules.len()) {
+            None => &self.ruleset.rules[u].conditions,
+            Some(s) => &self.ruleset.signals[s].conditions,
+        };
+        let mut weakest: Option<(f64, u32)> = None;
+        for (c, (terms, refs)) in conditions.iter().zip(&self.units[u].conditions) {
+            match c.evaluate(terms, refs, found) {
+                Outcome::Fails => return None,
+                Outcome::Holds(Some(part)) => {
+                    // Counter-evidence (negative factors) wins over any positive part.
+                    if weakest.is_none_or(|(w, _)| part.0 < w) {
+                        weakest = Some(part);
+                    }
+                }
+                Outcome::Holds(None) => {}
             }
-            found.sort_by(|a, b| b.0.total_cmp(&a.0));
-            parts.push(found[rule.at_least.max(1) - 1]);
         }
-        parts.into_iter().min_by(|a, b| a.0.total_cmp(&b.0))
+        weakest
     }
 
     fn hit(&self, fired: &Fired, prepared: &Prepared<'_>) -> Hit {
@@ -321,39 +531,103 @@ impl Engine {
     }
 }
 
-/// The terms found in a message, for rule evaluation.
+/// The terms found in a message, as one rule or signal sees them.
 struct Found<'a> {
-    /// Sorted by term id, one per term, field and header.
+    /// Sorted by term id, one per term, field and header (the best-placed).
     hits: &'a [TermHit],
+    /// Each hit's context.
+    contexts: &'a [Context],
     /// A bit per term id: found at all.
     present: &'a [u64],
     prepared: &'a Prepared<'a>,
+    fields: &'a FieldSet,
+    negated: Negated,
+    reply_subject: bool,
+    /// A bit per unit: fired already.
+    fired: &'a [u64],
 }
 
-impl Found<'_> {
-    /// The best hit of term `t` among the fields `rule` reads, with its field weight.
-    fn best(&self, rule: &Rule, t: u32) -> Option<(f64, TermHit)> {
+impl Evidence for Found<'_> {
+    /// The best hit of term `t` among the fields the unit reads: its field weight (a reply
+    /// subject counting [`structure::REPLY_SUBJECT_WEIGHT`]) times its context factor. A term
+    /// found only in negated scopes is absent, or counter-evidence (a negative weight) for a
+    /// rule with `negated = "counter"`.
+    fn best(&self, t: u32) -> Option<(f64, u32)> {
         if self.present[t as usize / 64] & (1 << (t % 64)) == 0 {
             return None;
         }
         let from = self.hits.partition_point(|h| h.term < t);
-        self.hits[from..]
+        let mut best: Option<(f64, u32)> = None;
+        let mut negated: Option<(f64, u32)> = None;
+        for (i, h) in self.hits[from..]
             .iter()
-            .take_while(|h| h.term == t)
-            .filter(|h| {
-                let header = (h.field == Field::Headers)
-                    .then(|| {
-                        self.prepared
-                            .header_names
-                            .get(h.header as usize)
-                            .map(String::as_str)
-                    })
-                    .flatten();
-                rule.fields.reads(h.field, header)
-            })
-            .map(|h| (h.field.weight(), *h))
-            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .enumerate()
+            .take_while(|(_, h)| h.term == t)
+        {
+            let header = (h.field == Field::Headers)
+                .then(|| {
+                    self.prepared
+                        .header_names
+                        .get(h.header as usize)
+                        .map(String::as_str)
+                })
+                .flatten();
+            if !self.fields.reads(h.field, header) {
+                continue;
+            }
+            let field_weight = if h.field == Field::Subject && self.reply_subject {
+                structure::REPLY_SUBJECT_WEIGHT
+            } else {
+                h.field.weight()
+            };
+            let index = (from + i) as u32;
+            match self.contexts[from + i] {
+                Context::Negated => {
+                    if negated.is_none_or(|(w, _)| field_weight > w) {
+                        negated = Some((field_weight, index));
+                    }
+                }
+                context => {
+                    let w = field_weight * context.factor();
+                    if best.is_none_or(|(b, _)| w > b) {
+                        best = Some((w, index));
+                    }
+                }
+            }
+        }
+        match (best, negated, self.negated) {
+            (Some(b), _, _) => Some(b),
+            (None, Some((w, i)), Negated::Counter) => Some((-w, i)),
+            _ => None,
+        }
     }
+
+    fn fired(&self, unit: u32) -> bool {
+        self.fired[unit as usize / 64] & (1 << (unit % 64)) != 0
+    }
+}
+
+/// Unit indexes ordered so that every unit comes after the units it refers to (the loader has
+/// refused cycles); otherwise in file order, rules before signals.
+fn evaluation_order(units: &[Unit]) -> Vec<u32> {
+    fn visit(u: usize, units: &[Unit], done: &mut [bool], order: &mut Vec<u32>) {
+        if done[u] {
+            return;
+        }
+        done[u] = true;
+        for (_, refs) in &units[u].conditions {
+            for &r in refs {
+                visit(r as usize, units, done, order);
+            }
+        }
+        order.push(u as u32);
+    }
+    let mut done = vec![false; units.len()];
+    let mut order = Vec::with_capacity(units.len());
+    for u in 0..units.len() {
+        visit(u, units, &mut done, &mut order);
+    }
+    order
 }
 
 fn prepare(message: &Message) -> Prepared<'_> {

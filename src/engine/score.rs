@@ -12,6 +12,67 @@
 //! each). `T` is fitted on labelled history by `triage calibrate` (temperature scaling: one
 //! parameter, so it cannot overfit a small corpus, and it keeps the ranking unchanged).
 
+/// Evidence at or above this score counts a queue as strongly supported (a feature of the
+/// confidence model: two strongly supported queues make any verdict less sure).
+pub const STRONG_EVIDENCE: f64 = 3.0;
+
+/// What the confidence model looks at beyond the top score (see [`ConfidenceModel`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Features {
+    /// The chosen queue's softmax probability (temperature-scaled).
+    pub softmax: f64,
+    /// Its score minus the runner-up's (0 when no other queue has evidence).
+    pub margin: f64,
+    /// How many other queues have at least [`STRONG_EVIDENCE`].
+    pub strong_queues: f64,
+    /// Share of the chosen queue's positive evidence that came from a reply subject, quoted
+    /// history or the signature, in [0, 1].
+    pub weak_share: f64,
+}
+
+impl Features {
+    /// The features as the model's inputs, in the order of [`ConfidenceModel::weights`].
+    pub fn inputs(&self) -> [f64; 4] {
+        let p = self.softmax.clamp(1e-6, 1.0 - 1e-6);
+        [
+            (p / (1.0 - p)).ln(),
+            self.margin.min(20.0),
+            self.strong_queues,
+            self.weak_share,
+        ]
+    }
+}
+
+/// A logistic model of "the chosen queue is right" over [`Features`], fitted by
+/// `triage calibrate` on labelled messages the rules were not written from:
+///
+/// `confidence = σ(intercept + w · [logit(softmax), margin, strong_queues, weak_share])`
+///
+/// Temperature scaling alone sees only the top score; this also sees how clear the margin is,
+/// whether several queues are strongly supported, and whether the decisive evidence came from
+/// the thread rather than the new text (Platt scaling with more than one input).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ConfidenceModel {
+    /// The bias.
+    pub intercept: f64,
+    /// Weights of logit(softmax), margin, strong_queues, weak_share.
+    pub weights: [f64; 4],
+}
+
+impl ConfidenceModel {
+    /// The probability that the chosen queue is right.
+    pub fn apply(&self, f: &Features) -> f64 {
+        let z = self.intercept
+            + self
+                .weights
+                .iter()
+                .zip(f.inputs())
+                .map(|(w, x)| w * x)
+                .sum::<f64>();
+        1.0 / (1.0 + (-z).exp())
+    }
+}
+
 /// Softmax of `scores / temperature`, computed stably.
 pub fn softmax(scores: &[f64], temperature: f64) -> Vec<f64> {
     let t = if temperature.is_finite() && temperature > 0.0 {

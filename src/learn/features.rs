@@ -14,7 +14,8 @@ use rayon::prelude::*;
 use super::LearnError;
 use crate::engine::Engine;
 use crate::message::Message;
-use crate::rules::{Calibration, FieldSet, Location, Queue, Rule, RuleSet, Term};
+use crate::rules::condition::any::Any;
+use crate::rules::{Calibration, Condition, FieldSet, Location, Negated, Queue, Rule, RuleSet, Term};
 
 /// One document's features: `(feature, value)`, sorted by feature.
 pub(crate) type Row = Vec<(u32, f32)>;
@@ -55,8 +56,13 @@ pub(crate) fn extract(
             })
             .collect(),
         rules,
+        signals: Vec::new(),
+        cues: Vec::new(),
         examples: Vec::new(),
-        calibration: Calibration { temperature: 1.0 },
+        calibration: Calibration {
+            temperature: 1.0,
+            model: None,
+        },
         version: String::new(),
         source: PathBuf::from("learn"),
     };
@@ -87,11 +93,8 @@ pub(crate) fn term_rule(
         weight,
         fields: FieldSet::text(),
         languages: language.iter().cloned().collect(),
-        any: vec![parsed],
-        all: Vec::new(),
-        none: Vec::new(),
-        of: Vec::new(),
-        at_least: 0,
+        conditions: vec![Condition::Any(Any { terms: vec![parsed] })],
+        negated: Negated::Ignore,
         location: Location {
             file: "learn".into(),
             line: 0,
@@ -105,8 +108,8 @@ pub(crate) fn term_rule(
 pub(crate) fn term_rules(ruleset: &RuleSet) -> HashMap<(Vec<String>, String), Vec<usize>> {
     let mut out: HashMap<(Vec<String>, String), Vec<usize>> = HashMap::new();
     for (i, r) in ruleset.rules.iter().enumerate() {
-        let shaped = r.all.is_empty() && r.none.is_empty() && r.of.is_empty() && r.fields == FieldSet::text();
-        if let (true, [Term::Word(word)]) = (shaped, r.any.as_slice()) {
+        let shaped = r.conditions.len() == 1 && r.fields == FieldSet::text();
+        if let (true, [Term::Word(word)]) = (shaped, r.terms("any")) {
             out.entry((r.languages.clone(), word.clone()))
                 .or_default()
                 .push(i);

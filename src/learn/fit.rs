@@ -122,7 +122,15 @@ pub(super) fn run(corpus: &Corpus, base: Option<&RuleSet>, options: &Options) ->
                 let chosen = model::choose(&scores, fallback);
                 fold.right_before += usize::from(old == gold);
                 fold.right_after += usize::from(chosen == gold);
-                samples.push((d, Sample { scores, gold, chosen }));
+                samples.push((
+                    d,
+                    Sample {
+                        scores,
+                        gold,
+                        chosen,
+                        features: Default::default(),
+                    },
+                ));
             }
             (fold, samples)
         })

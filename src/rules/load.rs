@@ -8,8 +8,14 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use toml::Spanned;
 
-use super::spec::{FileSpec, RuleSpec};
-use super::{Calibration, Example, Expectation, FieldSet, Location, Queue, Rule, RuleSet, Term};
+use super::condition::{
+    Condition, all::All, any::Any, at_least::AtLeast, none::None, requires::Requires, unless::Unless,
+};
+use super::spec::{ConditionSpecs, CueSpec, FileSpec, RuleSpec, SignalSpec, TermListSpec};
+use super::{
+    Calibration, Cue, CueKind, Example, Expectation, FieldSet, Location, Move, Negated, Queue, Rule, RuleSet,
+    Scope, Signal, Term,
+};
 use crate::message::Ticket;
 
 mod builtin {
@@ -129,9 +135,16 @@ struct Builder {
     name: Option<(String, Spanned<String>, Location)>,
     queues: Vec<(Queue, Location)>,
     rules: Vec<(Spanned<RuleSpec>, String)>,
+    signals: Vec<(Spanned<SignalSpec>, String)>,
+    cues: Vec<(Spanned<CueSpec>, String)>,
+    lists: Vec<(Spanned<TermListSpec>, String)>,
+    /// Named term lists by id, expanded where a condition writes `@id`.
+    expanded: HashMap<String, Vec<Term>>,
     examples: Vec<(super::spec::ExampleSpec, Location)>,
     calibration: Option<Calibration>,
     texts: HashMap<String, String>,
+    /// Where each `requires`/`unless` reference is written, checked once every id is known.
+    reference_sites: Vec<(String, Location)>,
 }
 
 impl Builder {
@@ -210,6 +223,15 @@ impl Builder {
         for r in spec.rule {
             self.rules.push((r, name.to_string()));
         }
+        for sig in spec.signal {
+            self.signals.push((sig, name.to_string()));
+        }
+        for c in spec.cue {
+            self.cues.push((c, name.to_string()));
+        }
+        for l in spec.terms {
+            self.lists.push((l, name.to_string()));
+        }
         for e in spec.example {
             let at = self.at(name, e.span());
             self.examples.push((e.into_inner(), at));
@@ -226,7 +248,22 @@ impl Builder {
                 let at = self.at(name, c.span());
                 self.problem(Some(at), "a second [calibration] table");
             } else {
-                self.calibration = Some(Calibration { temperature: t });
+                let c = c.get_ref();
+                let model = c
+                    .intercept
+                    .map(|intercept| crate::engine::score::ConfidenceModel {
+                        intercept,
+                        weights: [
+                            c.softmax_logit.unwrap_or(1.0),
+                            c.margin.unwrap_or(0.0),
+                            c.strong_queues.unwrap_or(0.0),
+                            c.weak_share.unwrap_or(0.0),
+                        ],
+                    });
+                self.calibration = Some(Calibration {
+                    temperature: t,
+                    model,
+                });
             }
         }
     }
@@ -260,11 +297,33 @@ impl Builder {
             }
         };
 
+        for (spec, file) in std::mem::take(&mut self.lists) {
+            let at = self.at(&file, spec.get_ref().id.span());
+            let spec = spec.into_inner();
+            let id = spec.id.into_inner();
+            let terms = self.terms(&file, &spec.terms);
+            if self.expanded.insert(id.clone(), terms).is_some() {
+                self.problem(Some(at), format!("term list `{id}` is defined twice"));
+            }
+        }
         let mut rules = Vec::with_capacity(self.rules.len());
         let mut seen: HashMap<String, Location> = HashMap::new();
         for (spec, file) in std::mem::take(&mut self.rules) {
             if let Some(rule) = self.rule(spec, &file, &queues, &mut seen) {
                 rules.push(rule);
+            }
+        }
+        let mut signals = Vec::new();
+        for (spec, file) in std::mem::take(&mut self.signals) {
+            if let Some(signal) = self.signal(spec, &file, &queues, &mut seen) {
+                signals.push(signal);
+            }
+        }
+        self.check_references(&rules, &signals);
+        let mut cues = Vec::new();
+        for (spec, file) in std::mem::take(&mut self.cues) {
+            if let Some(cue) = self.cue(spec, &file, &mut seen) {
+                cues.push(cue);
             }
         }
 
@@ -309,6 +368,8 @@ impl Builder {
             fallback,
             queues,
             rules,
+            signals,
+            cues,
             examples,
             calibration: self.calibration.unwrap_or_default(),
             version,
@@ -326,17 +387,8 @@ impl Builder {
         let location = self.at(file, spec.span());
         let spec = spec.into_inner();
         let before = self.problems.len();
-        let id_at = self.at(file, spec.id.span());
         let id = spec.id.get_ref().clone();
-        if id.trim().is_empty() {
-            self.problem(Some(id_at.clone()), "a rule needs a non-empty id");
-        }
-        if let Some(first) = seen.get(&id) {
-            let msg = format!("rule id `{id}` is used twice (first at {first})");
-            self.problem(Some(id_at), msg);
-        } else {
-            seen.insert(id.clone(), id_at);
-        }
+        self.unique_id(&id, self.at(file, spec.id.span()), seen);
         let queue = queues.iter().position(|q| &q.id == spec.queue.get_ref());
         if queue.is_none() {
             let at = self.at(file, spec.queue.span());
@@ -350,7 +402,46 @@ impl Builder {
                 format!("weight {weight} must be non-zero and within [-100, 100]"),
             );
         }
-        let fields = match &spec.fields {
+        let fields = self.fields(file, &location, &spec.fields);
+        let languages = self.languages(file, &spec.languages);
+        let conditions = self.conditions(file, &id, &location, spec.conditions());
+        let negated = match &spec.negated {
+            None => Negated::Ignore,
+            Some(n) => match n.get_ref().as_str() {
+                "ignore" => Negated::Ignore,
+                "counter" => Negated::Counter,
+                other => {
+                    let at = self.at(file, n.span());
+                    self.problem(
+                        Some(at),
+                        format!("negated = `{other}`: expected `ignore` or `counter`"),
+                    );
+                    Negated::Ignore
+                }
+            },
+        };
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(Rule {
+            id,
+            queue: queue?,
+            weight,
+            fields,
+            languages,
+            conditions,
+            negated,
+            location,
+        })
+    }
+
+    fn fields(
+        &mut self,
+        file: &str,
+        location: &Location,
+        written: &Option<Vec<Spanned<String>>>,
+    ) -> FieldSet {
+        match written {
             None => FieldSet::text(),
             Some(names) => {
                 let mut set = FieldSet::default();
@@ -365,9 +456,12 @@ impl Builder {
                 }
                 set
             }
-        };
+        }
+    }
+
+    fn languages(&mut self, file: &str, written: &[Spanned<String>]) -> Vec<String> {
         let mut languages = Vec::new();
-        for l in &spec.languages {
+        for l in written {
             let code = l.get_ref().trim().to_ascii_lowercase();
             if code.len() != 2 || !code.chars().all(|c| c.is_ascii_lowercase()) {
                 let at = self.at(file, l.span());
@@ -375,22 +469,34 @@ impl Builder {
             }
             languages.push(code);
         }
-        let any = self.terms(file, &spec.any);
-        let all = self.terms(file, &spec.all);
-        let none = self.terms(file, &spec.none);
-        let of = self.terms(file, &spec.of);
+        languages
+    }
+
+    /// The conditions of a rule or signal, in a fixed order (term conditions first).
+    fn conditions(
+        &mut self,
+        file: &str,
+        id: &str,
+        location: &Location,
+        spec: ConditionSpecs<'_>,
+    ) -> Vec<Condition> {
+        let mut conditions = Vec::new();
+        let any = self.terms(file, spec.any);
+        let all = self.terms(file, spec.all);
+        let none = self.terms(file, spec.none);
+        let of = self.terms(file, spec.of);
         if any.is_empty() && all.is_empty() && of.is_empty() {
             self.problem(
                 Some(location.clone()),
-                format!("rule `{id}` has no `any`, `all` or `of` terms"),
+                format!("`{id}` has no `any`, `all` or `of` terms"),
             );
         }
-        let at_least = match &spec.at_least {
-            None if !of.is_empty() => {
+        let at_least = match spec.at_least {
+            Option::None if !of.is_empty() => {
                 self.problem(Some(location.clone()), "`of` needs `at_least`");
                 0
             }
-            None => 0,
+            Option::None => 0,
             Some(n) => {
                 let value = *n.get_ref();
                 if value < 1 || value as usize > of.len() {
@@ -403,20 +509,227 @@ impl Builder {
                 value.max(0) as usize
             }
         };
-        if self.problems.len() > before {
-            return None;
+        if !any.is_empty() {
+            conditions.push(Condition::Any(Any { terms: any }));
         }
-        Some(Rule {
+        if !all.is_empty() {
+            conditions.push(Condition::All(All { terms: all }));
+        }
+        if !of.is_empty() {
+            conditions.push(Condition::AtLeast(AtLeast {
+                n: at_least,
+                terms: of,
+            }));
+        }
+        if !none.is_empty() {
+            conditions.push(Condition::None(None { terms: none }));
+        }
+        let ids = |w: &[Spanned<String>]| {
+            w.iter()
+                .map(|s| s.get_ref().trim().to_string())
+                .collect::<Vec<_>>()
+        };
+        if !spec.requires.is_empty() {
+            conditions.push(Condition::Requires(Requires {
+                ids: ids(spec.requires),
+            }));
+        }
+        if !spec.unless.is_empty() {
+            conditions.push(Condition::Unless(Unless {
+                ids: ids(spec.unless),
+            }));
+        }
+        for (key, written) in [("requires", spec.requires), ("unless", spec.unless)] {
+            for w in written {
+                if w.get_ref().trim() == id {
+                    let at = self.at(file, w.span());
+                    self.problem(Some(at), format!("`{key}` names `{id}` itself"));
+                }
+            }
+        }
+        let sites: Vec<(String, Location)> = spec
+            .requires
+            .iter()
+            .chain(spec.unless)
+            .map(|w| (w.get_ref().trim().to_string(), self.at(file, w.span())))
+            .collect();
+        self.reference_sites.extend(sites);
+        conditions
+    }
+
+    fn signal(
+        &mut self,
+        spec: Spanned<SignalSpec>,
+        file: &str,
+        queues: &[Queue],
+        seen: &mut HashMap<String, Location>,
+    ) -> Option<Signal> {
+        let location = self.at(file, spec.span());
+        let spec = spec.into_inner();
+        let before = self.problems.len();
+        let id = spec.id.get_ref().clone();
+        self.unique_id(&id, self.at(file, spec.id.span()), seen);
+        let fields = self.fields(file, &location, &spec.fields);
+        let languages = self.languages(file, &spec.languages);
+        let conditions = self.conditions(file, &id, &location, spec.conditions());
+        let mut moves = Vec::new();
+        for m in &spec.moves {
+            let m = m.get_ref();
+            let mut queue = |q: &Spanned<String>| {
+                let index = queues.iter().position(|x| &x.id == q.get_ref());
+                if index.is_none() {
+                    let at = self.at(file, q.span());
+                    self.problem(Some(at), format!("unknown queue `{}`", q.get_ref()));
+                }
+                index
+            };
+            let (from, to) = (queue(&m.from), queue(&m.to));
+            let share = *m.share.get_ref();
+            if !(share > 0.0 && share <= 1.0) {
+                let at = self.at(file, m.share.span());
+                self.problem(Some(at), format!("share {share} is outside (0, 1]"));
+            }
+            if let (Some(from), Some(to)) = (from, to) {
+                moves.push(Move { from, to, share });
+            }
+        }
+        if self.problems.len() > before {
+            return Option::None;
+        }
+        Some(Signal {
             id,
-            queue: queue?,
-            weight,
             fields,
             languages,
-            any,
-            all,
-            none,
-            of,
-            at_least,
+            conditions,
+            moves,
+            location,
+        })
+    }
+
+    fn unique_id(&mut self, id: &str, at: Location, seen: &mut HashMap<String, Location>) {
+        if id.trim().is_empty() {
+            self.problem(Some(at.clone()), "an id must not be empty");
+        }
+        if let Some(first) = seen.get(id) {
+            let msg = format!("id `{id}` is used twice (first at {first})");
+            self.problem(Some(at), msg);
+        } else {
+            seen.insert(id.to_string(), at);
+        }
+    }
+
+    /// Every `requires`/`unless` names a rule or signal, and no chain of them is a cycle.
+    fn check_references(&mut self, rules: &[Rule], signals: &[Signal]) {
+        let mut refs: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (id, conditions) in rules
+            .iter()
+            .map(|r| (r.id.as_str(), &r.conditions))
+            .chain(signals.iter().map(|s| (s.id.as_str(), &s.conditions)))
+        {
+            refs.insert(
+                id,
+                conditions
+                    .iter()
+                    .flat_map(|c| c.references())
+                    .map(String::as_str)
+                    .collect(),
+            );
+        }
+        for (name, at) in std::mem::take(&mut self.reference_sites) {
+            if !refs.contains_key(name.as_str()) {
+                self.problem(Some(at), format!("no rule or signal `{name}`"));
+            }
+        }
+        // Depth-first search for a cycle from every unit.
+        let mut state: HashMap<&str, u8> = HashMap::new();
+        fn visit<'a>(
+            id: &'a str,
+            refs: &HashMap<&'a str, Vec<&'a str>>,
+            state: &mut HashMap<&'a str, u8>,
+        ) -> Option<&'a str> {
+            match state.get(id) {
+                Some(1) => return Some(id),
+                Some(_) => return Option::None,
+                Option::None => {}
+            }
+            state.insert(id, 1);
+            for next in refs.get(id).into_iter().flatten() {
+                if let Some(c) = visit(next, refs, state) {
+                    return Some(c);
+                }
+            }
+            state.insert(id, 2);
+            Option::None
+        }
+        let ids: Vec<&str> = refs.keys().copied().collect();
+        for id in ids {
+            if let Some(at) = visit(id, &refs, &mut state) {
+                let location = rules
+                    .iter()
+                    .find(|r| r.id == at)
+                    .map(|r| r.location.clone())
+                    .or_else(|| signals.iter().find(|s| s.id == at).map(|s| s.location.clone()));
+                self.problem(
+                    location,
+                    format!("`requires`/`unless` make a cycle through `{at}`"),
+                );
+                break;
+            }
+        }
+    }
+
+    fn cue(
+        &mut self,
+        spec: Spanned<CueSpec>,
+        file: &str,
+        seen: &mut HashMap<String, Location>,
+    ) -> Option<Cue> {
+        let location = self.at(file, spec.span());
+        let spec = spec.into_inner();
+        let before = self.problems.len();
+        let id = spec.id.get_ref().clone();
+        self.unique_id(&id, self.at(file, spec.id.span()), seen);
+        let kind = match spec.kind.get_ref().as_str() {
+            "request" => CueKind::Request,
+            "negation" => CueKind::Negation,
+            "settled" => CueKind::Settled,
+            other => {
+                let at = self.at(file, spec.kind.span());
+                self.problem(
+                    Some(at),
+                    format!("kind = `{other}`: expected `request`, `negation` or `settled`"),
+                );
+                CueKind::Request
+            }
+        };
+        let scope = match spec.scope.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+            Option::None => match kind {
+                CueKind::Settled => Scope::Before,
+                _ => Scope::After,
+            },
+            Some(("after", _)) => Scope::After,
+            Some(("before", _)) => Scope::Before,
+            Some((other, span)) => {
+                let at = self.at(file, span);
+                self.problem(
+                    Some(at),
+                    format!("scope = `{other}`: expected `after` or `before`"),
+                );
+                Scope::After
+            }
+        };
+        let terms = self.terms(file, &spec.terms);
+        if terms.is_empty() {
+            self.problem(Some(location.clone()), format!("cue `{id}` has no terms"));
+        }
+        if self.problems.len() > before {
+            return Option::None;
+        }
+        Some(Cue {
+            id,
+            kind,
+            scope,
+            terms,
             location,
         })
     }
@@ -424,6 +737,19 @@ impl Builder {
     fn terms(&mut self, file: &str, written: &[Spanned<String>]) -> Vec<Term> {
         let mut terms = Vec::with_capacity(written.len());
         for w in written {
+            if let Some(list) = w.get_ref().strip_prefix('@') {
+                match self.expanded.get(list.trim()) {
+                    Some(listed) => terms.extend(listed.iter().cloned()),
+                    Option::None => {
+                        let at = self.at(file, w.span());
+                        self.problem(
+                            Some(at),
+                            format!("no term list `{list}` (define it with [[terms]])"),
+                        );
+                    }
+                }
+                continue;
+            }
             match Term::parse(w.get_ref()) {
                 Ok(term) => terms.push(term),
                 Err(msg) => {

@@ -3,9 +3,11 @@
 //! - [`spec`]: the files as written (serde, with spans).
 //! - [`load`]: reading a directory (or the built-in default), validation, the version hash.
 //! - [`term`]: match terms. [`field`]: the message fields rules read.
+//! - [`condition`]: the operators of rule conditions, one file each.
 //!
 //! The format is documented in `rules/README.md`.
 
+pub mod condition;
 pub mod field;
 mod load;
 mod spec;
@@ -14,6 +16,7 @@ pub mod term;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use condition::Condition;
 pub use field::{Field, FieldSet};
 pub use load::{LoadError, Problem, default_sources};
 pub use term::Term;
@@ -63,17 +66,96 @@ pub struct Rule {
     pub fields: FieldSet,
     /// Languages the rule applies to; empty for all.
     pub languages: Vec<String>,
-    /// At least one must match (when not empty).
-    pub any: Vec<Term>,
-    /// All must match.
-    pub all: Vec<Term>,
-    /// None may match: a veto.
-    pub none: Vec<Term>,
-    /// At least `at_least` of these must match.
-    pub of: Vec<Term>,
-    /// How many of `of` must match.
-    pub at_least: usize,
+    /// The conditions, every one of which must hold (see [`condition`]).
+    pub conditions: Vec<Condition>,
+    /// What a term found only in a negated or settled scope means for this rule.
+    pub negated: Negated,
     /// Where the rule is written.
+    pub location: Location,
+}
+
+impl Rule {
+    /// The terms of the rule's first condition with this key (`any`, `all`, `of`, `none`).
+    pub fn terms(&self, key: &str) -> &[Term] {
+        self.conditions
+            .iter()
+            .find(|c| c.key() == key)
+            .map_or(&[], Condition::terms)
+    }
+}
+
+/// What a term found only in a negated or settled scope ("this is not a cancellation", "the
+/// invoice is already paid") means for a rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Negated {
+    /// It is not evidence (the default).
+    #[default]
+    Ignore,
+    /// It is evidence against the rule's queue: the rule fires with its weight negated.
+    Counter,
+}
+
+/// A named signal (the writer's role, automation…): evaluated like a rule, it adds no evidence
+/// of its own; rules require or exclude it, and it may move evidence between queues.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    /// Unique id (shared namespace with rules).
+    pub id: String,
+    /// The fields it reads.
+    pub fields: FieldSet,
+    /// Languages it applies to; empty for all.
+    pub languages: Vec<String>,
+    /// Its conditions.
+    pub conditions: Vec<Condition>,
+    /// Evidence it moves when it fires, applied in file order after every rule is scored.
+    pub moves: Vec<Move>,
+    /// Where it is written.
+    pub location: Location,
+}
+
+/// `share` of the positive evidence of queue `from` moves to queue `to`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Move {
+    /// Queue index the evidence leaves.
+    pub from: usize,
+    /// Queue index it goes to.
+    pub to: usize,
+    /// Fraction in (0, 1].
+    pub share: f64,
+}
+
+/// What a cue marks in the text it is found in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CueKind {
+    /// The sentence asks or directs: it is the request ("could you", "bitte", "¿podrían").
+    Request,
+    /// A negated scope: "not a", "kein", "no es", "ce n'est pas".
+    Negation,
+    /// A settled scope: "already paid", "bereits erledigt", "ya resuelto".
+    Settled,
+}
+
+/// Which side of a negation or settled cue its scope lies on, up to the clause boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// From the cue to the end of the clause ("not a cancellation").
+    After,
+    /// From the start of the clause to the cue ("the invoice is already paid").
+    Before,
+}
+
+/// Words that mark the structure of a sentence (see `rules/README.md`, "Message structure").
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cue {
+    /// Unique id.
+    pub id: String,
+    /// What it marks.
+    pub kind: CueKind,
+    /// Where its scope lies (negation and settled cues).
+    pub scope: Scope,
+    /// The cue words and phrases.
+    pub terms: Vec<Term>,
+    /// Where it is written.
     pub location: Location,
 }
 
@@ -97,16 +179,21 @@ pub enum Expectation {
     Not(String),
 }
 
-/// Maps engine scores to confidences (see the engine's documentation).
+/// Maps engine scores to confidences (see the engine's `score` module).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
     /// Scores are divided by this before the softmax.
     pub temperature: f64,
+    /// The confidence model fitted on top of the softmax, when the ruleset has one.
+    pub model: Option<crate::engine::score::ConfidenceModel>,
 }
 
 impl Default for Calibration {
     fn default() -> Self {
-        Calibration { temperature: 1.5 }
+        Calibration {
+            temperature: 1.5,
+            model: None,
+        }
     }
 }
 
@@ -121,6 +208,10 @@ pub struct RuleSet {
     pub queues: Vec<Queue>,
     /// The rules, in file order.
     pub rules: Vec<Rule>,
+    /// The signals, in file order.
+    pub signals: Vec<Signal>,
+    /// The structure cues (request, negation, settled), in file order.
+    pub cues: Vec<Cue>,
     /// The examples, in file order.
     pub examples: Vec<Example>,
     /// Score-to-confidence mapping.

@@ -17,6 +17,12 @@ pub(crate) struct FileSpec {
     #[serde(default)]
     pub example: Vec<Spanned<ExampleSpec>>,
     pub calibration: Option<Spanned<CalibrationSpec>>,
+    #[serde(default)]
+    pub signal: Vec<Spanned<SignalSpec>>,
+    #[serde(default)]
+    pub cue: Vec<Spanned<CueSpec>>,
+    #[serde(default)]
+    pub terms: Vec<Spanned<TermListSpec>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +62,99 @@ pub(crate) struct RuleSpec {
     #[serde(default)]
     pub of: Vec<Spanned<String>>,
     pub at_least: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub unless: Vec<Spanned<String>>,
+    pub negated: Option<Spanned<String>>,
+}
+
+/// The condition keys shared by rules and signals, borrowed from either.
+pub(crate) struct ConditionSpecs<'a> {
+    pub any: &'a [Spanned<String>],
+    pub all: &'a [Spanned<String>],
+    pub none: &'a [Spanned<String>],
+    pub of: &'a [Spanned<String>],
+    pub at_least: &'a Option<Spanned<i64>>,
+    pub requires: &'a [Spanned<String>],
+    pub unless: &'a [Spanned<String>],
+}
+
+impl RuleSpec {
+    pub fn conditions(&self) -> ConditionSpecs<'_> {
+        ConditionSpecs {
+            any: &self.any,
+            all: &self.all,
+            none: &self.none,
+            of: &self.of,
+            at_least: &self.at_least,
+            requires: &self.requires,
+            unless: &self.unless,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignalSpec {
+    pub id: Spanned<String>,
+    pub fields: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub languages: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub any: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub all: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub none: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub of: Vec<Spanned<String>>,
+    pub at_least: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub requires: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub unless: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub moves: Vec<Spanned<MoveSpec>>,
+}
+
+impl SignalSpec {
+    pub fn conditions(&self) -> ConditionSpecs<'_> {
+        ConditionSpecs {
+            any: &self.any,
+            all: &self.all,
+            none: &self.none,
+            of: &self.of,
+            at_least: &self.at_least,
+            requires: &self.requires,
+            unless: &self.unless,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveSpec {
+    pub from: Spanned<String>,
+    pub to: Spanned<String>,
+    #[serde(default = "one")]
+    pub share: Spanned<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CueSpec {
+    pub id: Spanned<String>,
+    pub kind: Spanned<String>,
+    pub scope: Option<Spanned<String>>,
+    pub terms: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TermListSpec {
+    pub id: Spanned<String>,
+    pub terms: Vec<Spanned<String>>,
 }
 
 fn one() -> Spanned<f64> {
@@ -84,4 +183,9 @@ pub(crate) struct ExampleSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct CalibrationSpec {
     pub temperature: Spanned<f64>,
+    pub intercept: Option<f64>,
+    pub softmax_logit: Option<f64>,
+    pub margin: Option<f64>,
+    pub strong_queues: Option<f64>,
+    pub weak_share: Option<f64>,
 }

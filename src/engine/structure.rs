@@ -1,0 +1,342 @@
+//! Message structure as evidence: where in the message a term stands changes what it is worth.
+//!
+//! - **Reply subjects.** A subject that starts with a reply or forward prefix (`Re:`, `AW:`,
+//!   `RV:`, `R:`, `Odp:`, `Antw:`, `SV:`, `Fwd:`, `WG:`, `TR:`, … in the seven languages and the
+//!   common international ones) or carries a ticket tag (`[#48213]`, `[Ticket#2024…]`) names
+//!   the thread, not the new question: its terms count [`REPLY_SUBJECT_WEIGHT`] instead of the
+//!   fresh subject's 1.5.
+//! - **The request.** Sentences that ask or direct (a question mark, or a request cue of the
+//!   ruleset such as "could you", "bitte", "¿podrían", "pourriez-vous") are the request; a term
+//!   there counts [`REQUEST_FACTOR`] times the same term in narrative text.
+//! - **Negated and settled scopes.** In the style of NegEx, a negation cue ("not a", "kein",
+//!   "no es") opens a scope to the end of its clause, a settled cue ("already paid", "bereits
+//!   erledigt") closes one from the start of its clause; a term in such a scope is not
+//!   evidence (or counter-evidence, where the rule says `negated = "counter"`).
+//!
+//! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
+//! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …).
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::rules::{CueKind, Scope};
+
+/// The weight of a term in a reply or forward subject (a fresh subject counts 1.5).
+pub const REPLY_SUBJECT_WEIGHT: f64 = 0.5;
+
+/// How much more a term counts in a request sentence than in narrative text.
+pub const REQUEST_FACTOR: f64 = 1.5;
+
+/// Where a term stands, as far as its worth is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Context {
+    /// In a negated or settled scope.
+    Negated,
+    /// Anywhere else.
+    #[default]
+    Plain,
+    /// In a request sentence.
+    Request,
+}
+
+impl Context {
+    /// The factor a term's field weight is multiplied by (0 in a negated scope).
+    pub fn factor(self) -> f64 {
+        match self {
+            Context::Negated => 0.0,
+            Context::Plain => 1.0,
+            Context::Request => REQUEST_FACTOR,
+        }
+    }
+}
+
+/// Reply and forward prefixes (any number, any case, before the first other word) and ticket
+/// tags. Sources: the prefixes mail clients write in the seven languages (Outlook, Gmail,
+/// Thunderbird, Apple Mail localisations) and the international ones of RFC 5322 §3.6.5.
+static REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)^\s*(?:(?:re|aw|antw|antwort|wg|fw|fwd|rv|r|rif|res|ref|tr|sv|vs|odp|odp\.|pd|enc|doorst|réf|rép|rép\.)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{0,40}#\s*[\w.-]{2,30}\]\s*|\(\s*(?:ticket|case|caso|fall|dossier|pratica|zaak|zgłoszenie)[^)]{0,30}\)\s*)+",
+    )
+    .expect("reply prefix regex")
+});
+
+/// Ticket tags anywhere in the subject: `[#48213]`, `[Ticket#2024111310000123]`, `Ticket 4711`.
+static TICKET_TAG: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\[[^\]]{0,40}#\s*\d{3,}[^\]]{0,20}\]|\b(?:ticket|case|caso|vorgang|dossier|ticketnummer)\s*(?:nr\.?|no\.?|n°|#)?\s*:?\s*#?\d{4,}\b")
+        .expect("ticket tag regex")
+});
+
+/// True when `subject` names a thread rather than a new question: a reply/forward prefix or a
+/// ticket tag.
+pub fn is_reply_subject(subject: &str) -> bool {
+    REPLY_PREFIX
+        .find(subject)
+        .is_some_and(|m| !m.as_str().trim().is_empty())
+        || TICKET_TAG.is_match(subject)
+}
+
+/// A cue found in a text: byte range (in the original text) and what it marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CueHit {
+    /// Byte offset of the cue's start.
+    pub start: usize,
+    /// Byte offset of the cue's end.
+    pub end: usize,
+    /// What it marks.
+    pub kind: CueKind,
+    /// Where its scope lies.
+    pub scope: Scope,
+}
+
+/// Spans of one text with their [`Context`], from which every term hit takes its context.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Spans {
+    /// Request sentences (byte ranges).
+    pub requests: Vec<(usize, usize)>,
+    /// Negated or settled scopes (byte ranges).
+    pub negated: Vec<(usize, usize)>,
+}
+
+impl Spans {
+    /// The context of a term at `start..end`: a negated scope wins over a request sentence.
+    pub fn context(&self, start: usize, end: usize) -> Context {
+        let inside = |spans: &[(usize, usize)]| spans.iter().any(|&(s, e)| start >= s && end <= e);
+        if inside(&self.negated) {
+            Context::Negated
+        } else if inside(&self.requests) {
+            Context::Request
+        } else {
+            Context::Plain
+        }
+    }
+
+    /// Finds the request sentences and negated scopes of `text`, given the cues found in it.
+    pub fn of(text: &str, cues: &[CueHit]) -> Spans {
+        let mut spans = Spans::default();
+        for (s, e) in sentences(text) {
+            let sentence = &text[s..e];
+            let asks = sentence.trim_end().ends_with('?')
+                || sentence.contains('¿')
+                || cues
+                    .iter()
+                    .any(|c| c.kind == CueKind::Request && c.start >= s && c.end <= e);
+            if asks {
+                spans.requests.push((s, e));
+            }
+        }
+        for c in cues.iter().filter(|c| c.kind != CueKind::Request) {
+            let (clause_start, clause_end) = clause_around(text, c.start, c.end);
+            match c.scope {
+                Scope::After => spans.negated.push((c.start, clause_end)),
+                Scope::Before => spans.negated.push((clause_start, c.end)),
+            }
+        }
+        spans
+    }
+}
+
+/// Sentence byte ranges: split after `. ! ?` followed by whitespace, and at line breaks.
+fn sentences(text: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        let end_here = match b {
+            b'\n' => true,
+            b'.' | b'!' | b'?' => bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()),
+            _ => false,
+        };
+        if end_here {
+            if !text[start..=i].trim().is_empty() {
+                out.push((start, i + 1));
+            }
+            start = i + 1;
+        }
+    }
+    if !text[start..].trim().is_empty() {
+        out.push((start, text.len()));
+    }
+    out
+}
+
+/// Words that end a clause before them: a contrast turns to the real request.
+const CONTRASTS: &[&str] = &[
+    "but",
+    "however",
+    "instead",
+    "rather",
+    "aber",
+    "sondern",
+    "jedoch",
+    "allerdings",
+    "sino",
+    "pero",
+    "sin embargo",
+    "mais",
+    "cependant",
+    "plutot",
+    "plutôt",
+    "ma",
+    "però",
+    "pero",
+    "tuttavia",
+    "bensì",
+    "bensi",
+    "maar",
+    "echter",
+    "wel",
+    "ale",
+    "lecz",
+    "jednak",
+    "tylko",
+];
+
+/// The clause around `start..end`: from the last clause boundary before it to the first after.
+fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
+    let is_boundary = |c: char| matches!(c, '.' | '!' | '?' | ';' | ':' | ',' | '\n' | '(' | ')');
+    let mut clause_start = text[..start]
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| is_boundary(c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let mut clause_end = text[end..]
+        .char_indices()
+        .find(|&(_, c)| is_boundary(c))
+        .map_or(text.len(), |(i, _)| end + i);
+    // A contrastive conjunction inside the clause ends the scope there.
+    let lower = text.to_lowercase();
+    if lower.len() == text.len() {
+        for word in CONTRASTS {
+            let after = &lower[end..clause_end];
+            if let Some(at) = find_word(after, word) {
+                clause_end = end + at;
+            }
+            let before = &lower[clause_start..start];
+            if let Some(at) = rfind_word(before, word) {
+                clause_start = clause_start + at + word.len();
+            }
+        }
+    }
+    (clause_start, clause_end)
+}
+
+fn is_word_char(c: Option<char>) -> bool {
+    c.is_some_and(char::is_alphanumeric)
+}
+
+fn find_word(haystack: &str, word: &str) -> Option<usize> {
+    haystack.match_indices(word).map(|(i, _)| i).find(|&i| {
+        !is_word_char(haystack[..i].chars().next_back())
+            && !is_word_char(haystack[i + word.len()..].chars().next())
+    })
+}
+
+fn rfind_word(haystack: &str, word: &str) -> Option<usize> {
+    haystack.rmatch_indices(word).map(|(i, _)| i).find(|&i| {
+        !is_word_char(haystack[..i].chars().next_back())
+            && !is_word_char(haystack[i + word.len()..].chars().next())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_and_forward_subjects_are_recognised_in_every_language() {
+        for s in [
+            "Re: Rechnung 2024-118",
+            "AW: AW: Ihre Rechnung",
+            "RV: Factura duplicada",
+            "R: Fattura di marzo",
+            "Odp: Faktura",
+            "Antw: Factuur",
+            "TR: Facture",
+            "Fwd: invoice",
+            "WG: Kündigung",
+            "SV: Faktura",
+            "RE[2]: Invoice",
+            "[#48213] Your audit report",
+            "Ticket 2024111310 – Rechnung",
+            "Re: [Ticket#2024111310000123] Rechnung",
+        ] {
+            assert!(is_reply_subject(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn fresh_subjects_are_not_replies() {
+        for s in [
+            "Rechnung doppelt",
+            "Recensione negativa",
+            "Refund for my order",
+            "Reaudit",
+            "Rv park invoice",
+        ] {
+            assert!(!is_reply_subject(s), "{s}");
+        }
+    }
+
+    fn cue(text: &str, phrase: &str, kind: CueKind, scope: Scope) -> CueHit {
+        let start = text.find(phrase).unwrap();
+        CueHit {
+            start,
+            end: start + phrase.len(),
+            kind,
+            scope,
+        }
+    }
+
+    #[test]
+    fn a_negation_scope_runs_to_the_end_of_its_clause() {
+        let text = "This is not a cancellation, we only want to change the bank account.";
+        let spans = Spans::of(text, &[cue(text, "not a", CueKind::Negation, Scope::After)]);
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("cancellation"), Context::Negated);
+        assert_eq!(at("bank account"), Context::Plain);
+    }
+
+    #[test]
+    fn a_settled_scope_reaches_back_to_the_start_of_its_clause() {
+        let text = "Die Rechnung ist bereits bezahlt. Bitte ändern Sie unsere Adresse.";
+        let spans = Spans::of(
+            text,
+            &[
+                cue(text, "bereits bezahlt", CueKind::Settled, Scope::Before),
+                cue(text, "Bitte", CueKind::Request, Scope::After),
+            ],
+        );
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("Rechnung"), Context::Negated);
+        assert_eq!(at("Adresse"), Context::Request);
+    }
+
+    #[test]
+    fn a_contrast_ends_the_negated_scope() {
+        let text = "No quiero que eliminen la valoración sino que me devuelvan el dinero";
+        let spans = Spans::of(text, &[cue(text, "No quiero", CueKind::Negation, Scope::After)]);
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("valoración"), Context::Negated);
+        assert_eq!(at("dinero"), Context::Plain);
+    }
+
+    #[test]
+    fn questions_are_requests() {
+        let text = "We moved to Shopware last year.\nCan the widget show on product pages?";
+        let spans = Spans::of(text, &[]);
+        let s = text.find("widget").unwrap();
+        assert_eq!(spans.context(s, s + 6), Context::Request);
+        let s = text.find("Shopware").unwrap();
+        assert_eq!(spans.context(s, s + 8), Context::Plain);
+    }
+}

@@ -1,0 +1,139 @@
+//! Rule conditions: one type, one file per operator.
+//!
+//! A rule (or a signal) holds a list of [`Condition`]s; it fires when every one holds. The
+//! conditions that hold on evidence (terms found in the message) also say how strong that
+//! evidence is (the field factor of the decisive hit, see `engine`); the rule's factor is the
+//! weakest of them. Adding an operator (say "A within 5 words of B") is one new file here
+//! with its parsing check and its evaluation, plus its line in [`Condition`].
+//!
+//! | key in a rule file | operator | file |
+//! |---|---|---|
+//! | `any` | at least one term is found | [`any`] |
+//! | `all` | every term is found | [`all`] |
+//! | `at_least` + `of` | at least N distinct terms are found | [`at_least`] |
+//! | `none` | no term is found (a veto) | [`none`] |
+//! | `requires` | every named signal or rule fired | [`requires`] |
+//! | `unless` | no named signal or rule fired | [`unless`] |
+
+pub mod all;
+pub mod any;
+pub mod at_least;
+pub mod none;
+pub mod requires;
+pub mod unless;
+
+use super::Term;
+
+/// What a condition can ask of the message being classified. The engine implements it for
+/// one rule at a time (so "found" already means "found in the fields this rule reads").
+pub trait Evidence {
+    /// The best occurrence of term `term` (an engine term id): its weight (the field factor
+    /// times the structure factor: request sentence, reply subject, negated scope) and an
+    /// opaque handle the engine uses to quote it. `None` when the term is not found.
+    fn best(&self, term: u32) -> Option<(f64, u32)>;
+    /// Whether the signal or rule with engine index `unit` fired on this message.
+    fn fired(&self, unit: u32) -> bool;
+}
+
+/// The outcome of one condition.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Outcome {
+    /// The condition holds; with the evidence that made it hold, when it holds on terms.
+    Holds(Option<(f64, u32)>),
+    /// The condition does not hold: the rule does not fire.
+    Fails,
+}
+
+/// One condition of a rule or signal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    /// `any`: see [`any::Any`].
+    Any(any::Any),
+    /// `all`: see [`all::All`].
+    All(all::All),
+    /// `at_least` of `of`: see [`at_least::AtLeast`].
+    AtLeast(at_least::AtLeast),
+    /// `none`: see [`none::None`].
+    None(none::None),
+    /// `requires`: see [`requires::Requires`].
+    Requires(requires::Requires),
+    /// `unless`: see [`unless::Unless`].
+    Unless(unless::Unless),
+}
+
+impl Condition {
+    /// The key that writes it in a rule file.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Condition::Any(_) => "any",
+            Condition::All(_) => "all",
+            Condition::AtLeast(_) => "of",
+            Condition::None(_) => "none",
+            Condition::Requires(_) => "requires",
+            Condition::Unless(_) => "unless",
+        }
+    }
+
+    /// The terms it looks for (compiled into the engine's automaton).
+    pub fn terms(&self) -> &[Term] {
+        match self {
+            Condition::Any(c) => &c.terms,
+            Condition::All(c) => &c.terms,
+            Condition::AtLeast(c) => &c.terms,
+            Condition::None(c) => &c.terms,
+            Condition::Requires(_) | Condition::Unless(_) => &[],
+        }
+    }
+
+    /// The signals and rules it refers to, by id.
+    pub fn references(&self) -> &[String] {
+        match self {
+            Condition::Requires(c) => &c.ids,
+            Condition::Unless(c) => &c.ids,
+            _ => &[],
+        }
+    }
+
+    /// Whether finding one of its terms makes the rule worth evaluating (a veto's terms do not).
+    pub fn triggers(&self) -> bool {
+        matches!(
+            self,
+            Condition::Any(_) | Condition::All(_) | Condition::AtLeast(_)
+        )
+    }
+
+    /// Evaluates the condition; `terms` are the engine ids of [`Condition::terms`] and `units`
+    /// the engine indexes of [`Condition::references`], in the same order.
+    pub fn evaluate(&self, terms: &[u32], units: &[u32], evidence: &dyn Evidence) -> Outcome {
+        match self {
+            Condition::Any(c) => c.evaluate(terms, evidence),
+            Condition::All(c) => c.evaluate(terms, evidence),
+            Condition::AtLeast(c) => c.evaluate(terms, evidence),
+            Condition::None(c) => c.evaluate(terms, evidence),
+            Condition::Requires(c) => c.evaluate(units, evidence),
+            Condition::Unless(c) => c.evaluate(units, evidence),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A hand-made [`Evidence`] for the operators' unit tests.
+    use super::Evidence;
+
+    /// Term `i` is found with weight `found[i]` (0 = not found); unit `u` fired when `fired[u]`.
+    pub struct Fake {
+        pub found: Vec<f64>,
+        pub fired: Vec<bool>,
+    }
+
+    impl Evidence for Fake {
+        fn best(&self, term: u32) -> Option<(f64, u32)> {
+            let w = *self.found.get(term as usize)?;
+            (w != 0.0).then_some((w, term))
+        }
+        fn fired(&self, unit: u32) -> bool {
+            self.fired.get(unit as usize).copied().unwrap_or(false)
+        }
+    }
+}

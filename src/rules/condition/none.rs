@@ -1,0 +1,39 @@
+//! `none = [...]`: no term is found in the fields the rule reads (a veto).
+
+use super::{Evidence, Outcome};
+use crate::rules::Term;
+
+/// None of `terms`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct None {
+    /// The terms.
+    pub terms: Vec<Term>,
+}
+
+impl None {
+    /// Fails as soon as one term is found.
+    pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
+        if terms.iter().any(|&t| evidence.best(t).is_some()) {
+            Outcome::Fails
+        } else {
+            Outcome::Holds(Option::None)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::condition::testing::Fake;
+
+    #[test]
+    fn one_term_found_vetoes() {
+        let c = None { terms: Vec::new() };
+        let ev = Fake {
+            found: vec![1.0, 0.0],
+            fired: vec![],
+        };
+        assert_eq!(c.evaluate(&[0], &ev), Outcome::Fails);
+        assert_eq!(c.evaluate(&[1], &ev), Outcome::Holds(Option::None));
+    }
+}
