@@ -145,15 +145,64 @@ const MODEL_L2: f64 = 1.0;
 /// features at temperature `t`) by Newton's method with an L2 penalty. Samples with
 /// [`NO_QUEUE`] count as wrong. Starts from, and falls back to, the plain softmax
 /// (`σ(logit(softmax))`).
+///
+/// The weights are constrained to the direction the features mean (confidence never falls as
+/// the softmax or the margin grows, never rises with more strongly supported rivals or more
+/// evidence from the thread): a weight fitted against its direction, which only collinear
+/// features produce, is fixed at 0 and the rest refitted.
 pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
+    // Sign each weight must have: +1 non-negative, -1 non-positive.
+    const DIRECTION: [f64; 4] = [0.0, 1.0, -1.0, -1.0];
+    let mut free = [true; 4];
+    let mut model = fit_masked(samples, t, free);
+    for _ in 0..4 {
+        let mut changed = false;
+        for j in 0..4 {
+            if free[j] && model.weights[j] * DIRECTION[j] < 0.0 {
+                free[j] = false;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+        model = fit_masked(samples, t, free);
+    }
+    model
+}
+
+/// [`fit_model`] with the weights of `free == false` features held at 0.
+fn fit_masked(samples: &[Sample], t: f64, free: [bool; 4]) -> ConfidenceModel {
     const N: usize = 5;
     let rows: Vec<([f64; N], f64)> = samples
         .iter()
         .map(|s| {
-            let x = s.features_at(t).inputs();
+            let mut x = s.features_at(t).inputs();
+            for (j, keep) in free.iter().enumerate() {
+                if !keep {
+                    x[j] = 0.0;
+                }
+            }
             ([1.0, x[0], x[1], x[2], x[3]], f64::from(u8::from(s.correct())))
         })
         .collect();
+    let loss = |w: &[f64; N]| -> f64 {
+        let data: f64 = rows
+            .iter()
+            .map(|(x, y)| {
+                let z: f64 = (0..N).map(|j| w[j] * x[j]).sum();
+                // log(1 + e^z) - y z, computed stably
+                z.max(0.0) + (-z.abs()).exp().ln_1p() - y * z
+            })
+            .sum();
+        let penalty: f64 = (1..N)
+            .map(|j| {
+                let centre = if j == 1 { 1.0 } else { 0.0 };
+                0.5 * MODEL_L2 * (w[j] - centre).powi(2)
+            })
+            .sum();
+        data + penalty
+    };
     let mut w = [0.0, 1.0, 0.0, 0.0, 0.0];
     for _ in 0..50 {
         let mut grad = [0.0; N];
@@ -178,17 +227,32 @@ pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
         let Some(step) = solve(hess, grad) else {
             break;
         };
-        let mut change = 0.0f64;
-        for j in 0..N {
-            w[j] -= step[j];
-            change = change.max(step[j].abs());
+        // Backtracking: a Newton step may overshoot where the data nearly separate.
+        let before = loss(&w);
+        let mut scale = 1.0;
+        let mut next = w;
+        while scale > 1e-4 {
+            for j in 0..N {
+                next[j] = w[j] - scale * step[j];
+            }
+            if loss(&next) <= before {
+                break;
+            }
+            scale *= 0.5;
         }
+        let change = (0..N).map(|j| (next[j] - w[j]).abs()).fold(0.0, f64::max);
+        w = next;
         if change < 1e-8 {
             break;
         }
     }
     if w.iter().any(|v| !v.is_finite()) {
         w = [0.0, 1.0, 0.0, 0.0, 0.0];
+    }
+    for (j, keep) in free.iter().enumerate() {
+        if !keep {
+            w[j + 1] = 0.0;
+        }
     }
     ConfidenceModel {
         intercept: w[0],

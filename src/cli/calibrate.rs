@@ -210,17 +210,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// The sample for one labelled record, or `None` when it has no usable label or message. A
-/// record labelled `none` (out-of-scope mail) is a sample for which no queue is right.
+/// record labelled `none` (out-of-scope mail: spam, newsletters, strangers' mail) is right only
+/// where no human gets it: in the ruleset's `auto_reply` queue; anywhere else no queue is right.
 fn sample(engine: &Engine, record: &Record, limits: &Limits) -> Option<Sample> {
     let rs = engine.ruleset();
     let label = triage::rules::queue_id(record.label.as_deref()?);
+    let message = message_of(&record.payload, record.hint.as_deref(), limits).ok()?;
+    let d = engine.detailed(&record.id, &message);
     let gold = if label == "none" {
-        calibrate::NO_QUEUE
+        match rs.queue_index("auto_reply") {
+            Some(q) if d.verdict.queue == "auto_reply" => q,
+            _ => calibrate::NO_QUEUE,
+        }
     } else {
         rs.queue_index(&label)?
     };
-    let message = message_of(&record.payload, record.hint.as_deref(), limits).ok()?;
-    let d = engine.detailed(&record.id, &message);
     let scores = rs
         .queues
         .iter()

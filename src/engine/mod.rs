@@ -88,7 +88,7 @@ pub struct Detailed {
     pub signals: Vec<usize>,
     /// True when the subject is a reply or forward subject (counts as thread context).
     pub reply_subject: bool,
-    /// Request sentences and negated scopes of the subject and the new text.
+    /// Negated scopes of the subject (its weight already makes it count as a request).
     pub subject: Spans,
     /// Request sentences and negated scopes of the new text.
     pub body: Spans,
@@ -226,7 +226,10 @@ impl Engine {
         let language = language_of(message);
         let reply_subject = structure::is_reply_subject(&message.subject);
         let mut hits = self.scan(&prepared);
-        let subject = self.spans(&hits, Field::Subject, &prepared);
+        let mut subject = self.spans(&hits, Field::Subject, &prepared);
+        // The subject already counts 1.5 as the sender's own summary: only its negated scopes
+        // matter, not whether it asks.
+        subject.requests.clear();
         let body = self.spans(&hits, Field::Body, &prepared);
         let contexts = self.contextualise(&mut hits, &subject, &body);
         let (fired, signals) = self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
@@ -249,10 +252,15 @@ impl Engine {
                 let amount = m.share * scores[m.from].max(0.0);
                 if amount > 0.0 {
                     scores[m.from] -= amount;
-                    scores[m.to] += amount;
-                    weak[m.to] += m.share * weak[m.from];
+                    match m.to {
+                        Some(to) => {
+                            scores[to] += amount;
+                            weak[to] += m.share * weak[m.from];
+                            moved.push((s, to, amount));
+                        }
+                        None => moved.push((s, m.from, -amount)),
+                    }
                     weak[m.from] *= 1.0 - m.share;
-                    moved.push((s, m.to, amount));
                 }
             }
         }

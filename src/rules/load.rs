@@ -583,14 +583,25 @@ impl Builder {
                 }
                 index
             };
-            let (from, to) = (queue(&m.from), queue(&m.to));
+            let from = queue(&m.from);
+            let to = m.to.as_ref().map(&mut queue);
             let share = *m.share.get_ref();
             if !(share > 0.0 && share <= 1.0) {
                 let at = self.at(file, m.share.span());
                 self.problem(Some(at), format!("share {share} is outside (0, 1]"));
             }
-            if let (Some(from), Some(to)) = (from, to) {
-                moves.push(Move { from, to, share });
+            match (from, to) {
+                (Some(from), None) => moves.push(Move {
+                    from,
+                    to: None,
+                    share,
+                }),
+                (Some(from), Some(Some(to))) => moves.push(Move {
+                    from,
+                    to: Some(to),
+                    share,
+                }),
+                _ => {}
             }
         }
         if self.problems.len() > before {
@@ -857,6 +868,40 @@ mod tests {
         let files = vec![("q.toml".to_string(), b"[ruleset]\nname = \"\xff\"".to_vec())];
         let err = RuleSet::from_sources(Path::new("t"), files).unwrap_err();
         assert!(err.to_string().contains("q.toml:2:"), "{err}");
+    }
+
+    #[test]
+    fn signals_term_lists_cues_and_references_load() {
+        let rules = "[[terms]]\nid = \"w\"\nterms = [\"alpha\", \"beta*\"]\n\
+                     [[signal]]\nid = \"s\"\nany = [\"@w\"]\nmoves = [{ from = \"a\", to = \"b\", share = 0.5 }]\n\
+                     [[rule]]\nid = \"b.x\"\nqueue = \"b\"\nany = [\"gamma\"]\nrequires = [\"s\"]\nnegated = \"counter\"\n\
+                     [[cue]]\nid = \"c\"\nkind = \"settled\"\nterms = [\"already paid\"]\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", rules)]).unwrap();
+        assert_eq!(rs.signals[0].conditions[0].terms().len(), 2);
+        assert_eq!(rs.signals[0].moves[0].share, 0.5);
+        assert_eq!(rs.rules[0].conditions[1].references(), ["s".to_string()]);
+        assert_eq!(rs.rules[0].negated, Negated::Counter);
+        assert_eq!(
+            (rs.cues[0].kind, rs.cues[0].scope),
+            (CueKind::Settled, Scope::Before)
+        );
+    }
+
+    #[test]
+    fn new_constructs_report_their_problems_with_file_line_and_column() {
+        let rules = "[[rule]]\nid = \"a.x\"\nqueue = \"a\"\nany = [\"x\", \"@nolist\"]\nrequires = [\"ghost\"]\n\
+                     [[signal]]\nid = \"s1\"\nany = [\"x\"]\nrequires = [\"s2\"]\n\
+                     [[signal]]\nid = \"s2\"\nany = [\"y\"]\nrequires = [\"s1\"]\n\
+                     [[signal]]\nid = \"s3\"\nany = [\"z\"]\nmoves = [{ from = \"a\", to = \"zz\", share = 2.0 }]\n\
+                     [[cue]]\nid = \"c\"\nkind = \"maybe\"\nterms = [\"x\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", rules)]);
+        let has = |line: &str, text: &str| p.iter().any(|m| m.starts_with(line) && m.contains(text));
+        assert!(has("r.toml:4:", "no term list `nolist`"), "{p:?}");
+        assert!(has("r.toml:5:", "no rule or signal `ghost`"), "{p:?}");
+        assert!(has("r.toml:17:", "unknown queue `zz`"), "{p:?}");
+        assert!(has("r.toml:17:", "share 2 is outside"), "{p:?}");
+        assert!(p.iter().any(|m| m.contains("make a cycle")), "{p:?}");
+        assert!(has("r.toml:20:", "kind = `maybe`"), "{p:?}");
     }
 
     #[test]

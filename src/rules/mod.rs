@@ -113,13 +113,14 @@ pub struct Signal {
     pub location: Location,
 }
 
-/// `share` of the positive evidence of queue `from` moves to queue `to`.
+/// `share` of the positive evidence of queue `from` moves to queue `to`, or is dropped when
+/// there is no `to` (the evidence is discounted: the verdict gets less sure).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Move {
     /// Queue index the evidence leaves.
     pub from: usize,
-    /// Queue index it goes to.
-    pub to: usize,
+    /// Queue index it goes to; `None` drops it.
+    pub to: Option<usize>,
     /// Fraction in (0, 1].
     pub share: f64,
 }

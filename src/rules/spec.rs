@@ -136,7 +136,7 @@ impl SignalSpec {
 #[serde(deny_unknown_fields)]
 pub(crate) struct MoveSpec {
     pub from: Spanned<String>,
-    pub to: Spanned<String>,
+    pub to: Option<Spanned<String>>,
     #[serde(default = "one")]
     pub share: Spanned<f64>,
 }

@@ -1,0 +1,137 @@
+//! Message structure with the default ruleset, in all seven languages: a negated or settled
+//! topic is not evidence, the request decides, and a reply subject is thread context.
+
+use triage::engine::structure::Context;
+use triage::{Engine, Message, RuleSet, Ticket};
+
+fn engine() -> Engine {
+    Engine::new(RuleSet::builtin()).unwrap()
+}
+
+fn message(subject: &str, body: &str) -> Message {
+    Message::from_ticket(&Ticket {
+        subject: subject.into(),
+        body: body.into(),
+        ..Ticket::default()
+    })
+}
+
+/// The context the engine gave the first occurrence of `word` in the body.
+fn context_of(engine: &Engine, m: &Message, word: &str) -> Context {
+    let d = engine.detailed("t", m);
+    let at = m
+        .body
+        .find(word)
+        .unwrap_or_else(|| panic!("{word} not in {}", m.body));
+    d.body.context(at, at + word.len())
+}
+
+#[test]
+fn a_settled_invoice_is_not_evidence_in_every_language() {
+    let engine = engine();
+    for (body, topic) in [
+        (
+            "The invoice is already paid. Could you change our bank details to the new IBAN?",
+            "invoice",
+        ),
+        (
+            "Die Rechnung ist bereits bezahlt. Könnten Sie unsere Bankverbindung auf die neue IBAN ändern?",
+            "Rechnung",
+        ),
+        (
+            "La factura ya está pagada. ¿Podrían cambiar nuestros datos bancarios al nuevo IBAN?",
+            "factura",
+        ),
+        (
+            "La facture est déjà réglée. Pourriez-vous changer nos coordonnées bancaires pour le nouvel IBAN ?",
+            "facture",
+        ),
+        (
+            "La fattura è già pagata. Potreste cambiare i nostri dati bancari con il nuovo IBAN?",
+            "fattura",
+        ),
+        (
+            "De factuur is al betaald. Kunnen jullie onze bankgegevens wijzigen naar het nieuwe IBAN?",
+            "factuur",
+        ),
+        (
+            "Faktura jest już opłacona. Czy mogą Państwo zmienić nasze dane bankowe na nowy IBAN?",
+            "Faktura",
+        ),
+    ] {
+        let m = message("", body);
+        assert_eq!(context_of(&engine, &m, topic), Context::Negated, "{body}");
+        assert_eq!(engine.classify("t", &m).queue, "contract", "{body}");
+    }
+}
+
+#[test]
+fn a_negated_topic_is_not_evidence_and_the_request_counts_more_in_every_language() {
+    let engine = engine();
+    for (body, negated, request) in [
+        (
+            "This is not a cancellation. Can you tell me how to add the trustbadge to our Shopify store?",
+            "cancellation",
+            "trustbadge",
+        ),
+        (
+            "Das ist keine Kündigung. Können Sie mir sagen, wie ich den Trustbadge in Shopify einbinde?",
+            "Kündigung",
+            "Trustbadge",
+        ),
+        (
+            "Esto no es una cancelación. ¿Pueden decirme cómo integro el Trustbadge en Shopify?",
+            "cancelación",
+            "Trustbadge",
+        ),
+        (
+            "Ce n'est pas une résiliation. Pouvez-vous m'expliquer comment intégrer le Trustbadge dans Shopify ?",
+            "résiliation",
+            "Trustbadge",
+        ),
+        (
+            "Non è una disdetta. Potete spiegarmi come integrare il Trustbadge in Shopify?",
+            "disdetta",
+            "Trustbadge",
+        ),
+        (
+            "Het is geen opzegging. Kunnen jullie uitleggen hoe ik de Trustbadge in Shopify integreer?",
+            "opzegging",
+            "Trustbadge",
+        ),
+        (
+            "To nie jest wypowiedzenie. Czy mogą Państwo wyjaśnić, jak zintegrować Trustbadge w Shopify?",
+            "wypowiedzenie",
+            "Trustbadge",
+        ),
+    ] {
+        let m = message("", body);
+        assert_eq!(context_of(&engine, &m, negated), Context::Negated, "{body}");
+        assert_eq!(context_of(&engine, &m, request), Context::Request, "{body}");
+        assert_eq!(engine.classify("t", &m).queue, "technical_success", "{body}");
+    }
+}
+
+#[test]
+fn a_reply_subject_is_thread_context_in_every_language() {
+    let engine = engine();
+    for subject in [
+        "Re: Invoice 2024-118",
+        "AW: Rechnung 2024-118",
+        "RV: Factura 2024-118",
+        "TR: Facture 2024-118",
+        "R: Fattura 2024-118",
+        "Antw: Factuur 2024-118",
+        "Odp: Faktura 2024-118",
+    ] {
+        let m = message(
+            subject,
+            "The review widget does not load on our product pages since the update. Can you help?",
+        );
+        let d = engine.detailed("t", &m);
+        assert!(d.reply_subject, "{subject}");
+        assert_eq!(d.verdict.queue, "technical_success", "{subject}");
+        let fresh = engine.detailed("t", &message(&subject[subject.find(':').unwrap() + 1..], &m.body));
+        assert!(!fresh.reply_subject, "{subject}");
+    }
+}
