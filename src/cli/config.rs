@@ -28,6 +28,9 @@ struct File {
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
     worker_threads: Option<usize>,
+    milter_listen: Option<String>,
+    milter_route: Option<bool>,
+    milter_intake: Option<Vec<String>>,
 }
 
 /// Where each setting's value came from.
@@ -84,6 +87,9 @@ pub fn layer(args: &mut Args, matches: &ArgMatches) -> anyhow::Result<Sources> {
     layer!(tls_key, path(file.tls_key).map(Some));
     layer!(tls_client_ca, path(file.tls_client_ca).map(Some));
     layer!(worker_threads, file.worker_threads.map(Some));
+    layer!(milter_listen, file.milter_listen.map(Some));
+    layer!(milter_route, file.milter_route);
+    layer!(milter_intake, file.milter_intake);
     Ok(sources)
 }
 

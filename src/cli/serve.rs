@@ -1,4 +1,4 @@
-//! `triage serve`: the gRPC service and the admin port.
+//! `triage serve`: the gRPC service, the admin port and the milter.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::info;
 use triage::mail::Limits;
-use triage::server::{self, Config, Rules, TlsFiles, Tokens};
+use triage::server::{self, Config, Rules, TlsFiles, Tokens, milter};
 
 /// Arguments of `serve`. Every flag can also be set through its `TRIAGE_*` variable and in the
 /// `--config` file; precedence: flag > environment > file > default.
@@ -57,6 +57,17 @@ pub struct Args {
     /// Tokio worker threads (default: the CPUs available to the process).
     #[arg(long, env = "TRIAGE_WORKER_THREADS")]
     pub(super) worker_threads: Option<usize>,
+    /// Milter address for Postfix and Sendmail: IP:PORT (or inet:IP:PORT), a unix socket path
+    /// (or unix:PATH), or `off`. Default: off.
+    #[arg(long, env = "TRIAGE_MILTER_LISTEN")]
+    pub(super) milter_listen: Option<String>,
+    /// Milter routing mode: for confident verdicts of a queue with a destination, replace the
+    /// recipient that addressed an intake mailbox (--milter-intake) with the destination.
+    #[arg(long, env = "TRIAGE_MILTER_ROUTE")]
+    pub(super) milter_route: bool,
+    /// The intake mailbox address(es) whose recipient routing mode replaces (comma-separated).
+    #[arg(long, env = "TRIAGE_MILTER_INTAKE", value_delimiter = ',')]
+    pub(super) milter_intake: Vec<String>,
 }
 
 pub fn run(mut args: Args, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
@@ -102,6 +113,23 @@ fn validate(args: &Args) -> anyhow::Result<()> {
             )
         })?;
     }
+    let milter = milter_address(args)?;
+    if args.milter_route {
+        if milter.is_none() {
+            anyhow::bail!("milter_route is set but milter_listen is off: routing is done by the milter");
+        }
+        if args.milter_intake.is_empty() {
+            anyhow::bail!(
+                "milter_route needs milter_intake: the intake mailbox address(es) whose recipient is replaced"
+            );
+        }
+    }
+    for addr in &args.milter_intake {
+        let bare = triage::server::milter::edits::bare(addr);
+        if !bare.contains('@') || bare.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            anyhow::bail!("milter_intake: `{addr}` is not an email address");
+        }
+    }
     for (name, path) in [
         ("rules", &args.rules),
         ("auth_token_file", &args.auth_token_file),
@@ -116,6 +144,15 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The milter address, or `None` when the milter is off.
+fn milter_address(args: &Args) -> anyhow::Result<Option<milter::Address>> {
+    match args.milter_listen.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(off) if off.eq_ignore_ascii_case("off") => Ok(None),
+        Some(addr) => Ok(Some(addr.parse()?)),
+    }
 }
 
 async fn serve(args: Args) -> anyhow::Result<()> {
@@ -145,6 +182,10 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         request_timeout: Duration::from_secs(args.request_timeout.max(1)),
         tokens: tokens.clone(),
         tls,
+        milter: milter::Settings {
+            route: args.milter_route.then(|| milter::Route::new(&args.milter_intake)),
+            ..milter::Settings::default()
+        },
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -163,12 +204,20 @@ async fn serve(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("binding admin address {addr}"))?,
         )
     };
+    let milter = match milter_address(&args)? {
+        Some(address) => Some(milter::Listener::bind(&address).await?),
+        None => None,
+    };
     server::reload::reload_on_sighup(rules.clone())?;
     let loaded = rules.current();
     let rs = loaded.engine.ruleset();
     info!(
         grpc = %listener.local_addr()?,
         admin = ?admin.as_ref().and_then(|a| a.local_addr().ok()),
+        milter = %milter
+            .as_ref()
+            .and_then(|m| m.local_addr().ok())
+            .map_or_else(|| "off".to_string(), |a| a.to_string()),
         rules = %rs.source.display(),
         version = %rs.version,
         queues = rs.queues.len(),
@@ -176,7 +225,12 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         "triage serving"
     );
     drop(loaded);
-    server::serve(listener, admin, rules, config, server::shutdown_signal()).await?;
+    let listeners = server::Listeners {
+        grpc: listener,
+        admin,
+        milter,
+    };
+    server::serve_on(listeners, rules, config, server::shutdown_signal()).await?;
     info!("stopped");
     Ok(())
 }

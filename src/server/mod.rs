@@ -4,6 +4,7 @@
 //! - [`client`]: a blocking client of the service (what `replay --server` uses).
 //! - [`classifier`]: the ruleset, limits and concurrency permits every interface shares.
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
+//! - [`milter`]: the milter protocol for mail gateways (Postfix, Sendmail).
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
 
@@ -14,6 +15,7 @@ pub mod client;
 pub mod convert;
 pub mod grpc;
 pub mod metrics;
+pub mod milter;
 pub mod pb;
 pub mod reload;
 pub mod state;
@@ -52,6 +54,8 @@ pub struct Config {
     pub tokens: Option<Arc<Tokens>>,
     /// TLS files; `None` means plaintext.
     pub tls: Option<TlsFiles>,
+    /// How the milter behaves, when one listens (see [`Listeners::milter`]).
+    pub milter: milter::Settings,
 }
 
 impl Default for Config {
@@ -63,6 +67,7 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(8),
             tokens: None,
             tls: None,
+            milter: milter::Settings::default(),
         }
     }
 }
@@ -107,9 +112,20 @@ pub enum ServeError {
     Signal(std::io::Error),
 }
 
+/// The sockets one process serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// gRPC.
+    pub grpc: TcpListener,
+    /// The admin HTTP port, when on.
+    pub admin: Option<TcpListener>,
+    /// The milter, when on.
+    pub milter: Option<milter::Listener>,
+}
+
 /// Serves gRPC on `listener` and, when given, the admin HTTP port on `admin`, until
 /// `shutdown` completes; then stops accepting, lets in-flight calls finish (at most
-/// `config.drain_timeout`) and returns.
+/// `config.drain_timeout`) and returns. [`serve_on`] adds the milter.
 pub async fn serve(
     listener: TcpListener,
     admin: Option<TcpListener>,
@@ -117,6 +133,29 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let listeners = Listeners {
+        grpc: listener,
+        admin,
+        milter: None,
+    };
+    serve_on(listeners, rules, config, shutdown).await
+}
+
+/// Serves gRPC, and the admin port and the milter when their listeners are given, from one
+/// ruleset with one set of limits and permits, until `shutdown` completes; then stops
+/// accepting, lets in-flight calls and messages finish (at most `config.drain_timeout`) and
+/// returns.
+pub async fn serve_on(
+    listeners: Listeners,
+    rules: Arc<Rules>,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let Listeners {
+        grpc: listener,
+        admin,
+        milter: milter_listener,
+    } = listeners;
     let metrics_handle = metrics::install();
     metrics::ruleset(&rules.current().engine.ruleset().version);
     let _watch = reload::watch(rules.clone())?;
@@ -175,6 +214,18 @@ pub async fn serve(
         });
     }
 
+    let milter_connections = tokio_util::task::TaskTracker::new();
+    let milter_task = milter_listener.map(|listener| {
+        tokio::spawn(milter::serve(
+            listener,
+            classifier.clone(),
+            config.milter.clone(),
+            config.request_timeout,
+            token.clone(),
+            milter_connections.clone(),
+        ))
+    });
+
     let admin_task = admin.map(|listener| {
         let state = admin::AdminState {
             classifier: classifier.clone(),
@@ -216,6 +267,17 @@ pub async fn serve(
     }
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    }
+    if let Some(task) = milter_task {
+        // Each connection ends at its next message boundary; messages in flight finish.
+        let _ = task.await;
+        milter_connections.close();
+        if tokio::time::timeout(drain, milter_connections.wait())
+            .await
+            .is_err()
+        {
+            warn!(?drain, "drain timeout: milter connections still open");
+        }
     }
     Ok(())
 }

@@ -8,8 +8,9 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
+use triage::server::milter::{Address, Listener};
 use triage::server::pb::triage_client::TriageClient;
-use triage::server::{self, Config, Rules, ServeError};
+use triage::server::{self, Config, Listeners, Rules, ServeError};
 
 /// The crate's default ruleset directory.
 pub fn rules_dir() -> PathBuf {
@@ -20,6 +21,8 @@ pub fn rules_dir() -> PathBuf {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// The milter's address, when one listens.
+    pub milter: Option<Address>,
     pub rules: Arc<Rules>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServeError>>,
@@ -33,24 +36,36 @@ impl TestServer {
 
     /// Starts a server on `rules` (a directory, or the built-in ruleset) with `config`.
     pub async fn with(rules: Option<PathBuf>, config: Config) -> TestServer {
+        TestServer::serving(rules, config, None).await
+    }
+
+    /// Starts a server with the milter on `milter` (127.0.0.1:0 when `None`).
+    pub async fn with_milter(rules: Option<PathBuf>, config: Config, milter: Option<Address>) -> TestServer {
+        let address = milter.unwrap_or_else(|| Address::Inet("127.0.0.1:0".parse().unwrap()));
+        let listener = Listener::bind(&address).await.unwrap();
+        TestServer::serving(rules, config, Some(listener)).await
+    }
+
+    async fn serving(rules: Option<PathBuf>, config: Config, milter: Option<Listener>) -> TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let admin_addr = admin.local_addr().unwrap();
+        let milter_addr = milter.as_ref().map(|m| m.local_addr().unwrap());
         let rules = Arc::new(Rules::load(rules).unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(
-            listener,
-            Some(admin),
-            rules.clone(),
-            config,
-            async {
-                let _ = stopped.await;
-            },
-        ));
+        let listeners = Listeners {
+            grpc: listener,
+            admin: Some(admin),
+            milter,
+        };
+        let task = tokio::spawn(server::serve_on(listeners, rules.clone(), config, async {
+            let _ = stopped.await;
+        }));
         TestServer {
             addr,
             admin: admin_addr,
+            milter: milter_addr,
             rules,
             stop: Some(stop),
             task,

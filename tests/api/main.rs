@@ -6,6 +6,7 @@ mod classify;
 mod health;
 mod helpers;
 mod interfaces;
+mod milter;
 mod overload;
 mod reload;
 mod shutdown;
