@@ -6,12 +6,16 @@
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
+//! - [`conn`]: the accept loop of both ports (connection cap, handshake and idle deadlines).
+//!   [`deadline`]: call deadlines. [`tls`]: reloadable TLS.
 
 pub mod admin;
 pub mod auth;
 pub mod classifier;
 pub mod client;
+pub mod conn;
 pub mod convert;
+pub mod deadline;
 pub mod grpc;
 pub mod metrics;
 pub mod pb;
@@ -26,13 +30,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 use tracing::{info, warn};
 
 pub use auth::Tokens;
+pub use conn::ConnLimits;
 pub use state::Rules;
 
 use crate::mail::Limits;
@@ -52,6 +56,11 @@ pub struct Config {
     pub tokens: Option<Arc<Tokens>>,
     /// TLS files; `None` means plaintext.
     pub tls: Option<TlsFiles>,
+    /// Connection limits of the gRPC port.
+    pub connections: ConnLimits,
+    /// Connection limits of the admin port: its own cap, so a flood on the gRPC port never
+    /// takes the probes down.
+    pub admin_connections: ConnLimits,
 }
 
 impl Default for Config {
@@ -63,6 +72,11 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(8),
             tokens: None,
             tls: None,
+            connections: ConnLimits::default(),
+            admin_connections: ConnLimits {
+                max_connections: 64,
+                ..ConnLimits::default()
+            },
         }
     }
 }
@@ -149,12 +163,25 @@ pub async fn serve(
         .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let check = authenticator(config.tokens.clone());
 
-    let mut builder = tonic::transport::Server::builder().timeout(config.request_timeout);
     let tls = match &config.tls {
-        Some(files) => Some(Arc::new(tls::Tls::load(files.clone())?)),
+        Some(files) => Some(Arc::new(tls::Tls::load(files.clone(), b"h2")?)),
         None => None,
     };
     let _reload_watches = watch_secrets(tls.clone(), config.tokens.clone())?;
+    let open_files = conn::descriptor_limit();
+    let (grpc_cap, admin_cap) = conn::descriptor_budget(
+        config.connections.max_connections,
+        config.admin_connections.max_connections,
+        open_files,
+    );
+    if grpc_cap < config.connections.max_connections || admin_cap < config.admin_connections.max_connections {
+        warn!(
+            grpc = grpc_cap,
+            admin = admin_cap,
+            open_files = ?open_files,
+            "connection caps lowered to fit the open-file limit"
+        );
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let token = CancellationToken::new();
     {
@@ -182,55 +209,49 @@ pub async fn serve(
             metrics: metrics_handle.clone(),
             ready: ready.clone(),
         };
-        let token = token.clone();
-        tokio::spawn(async move {
-            let app = admin::router(state);
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
-            if let Err(e) = result {
-                warn!("admin port stopped: {e}");
-            }
-        })
+        let port = conn::Port {
+            name: "admin",
+            protocol: conn::Protocol::Http1,
+            limits: ConnLimits {
+                max_connections: admin_cap,
+                ..config.admin_connections
+            },
+            tls: None,
+        };
+        tokio::spawn(conn::serve(listener, port, admin::router(state), token.clone()))
     });
 
-    let router = builder
-        .add_service(health_service)
+    let routes = tonic::service::Routes::new(health_service)
         .add_service(InterceptedService::new(reflection_v1, check.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, check.clone()))
-        .add_service(InterceptedService::new(triage, check));
-    let stop = token.clone().cancelled_owned();
-    let server: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
-        match tls {
-            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(listener), stop)),
-            None => Box::pin(router.serve_with_incoming_shutdown(incoming(listener), stop)),
-        };
+        .add_service(InterceptedService::new(triage, check))
+        .prepare();
+    let port = conn::Port {
+        name: "grpc",
+        protocol: conn::Protocol::Http2,
+        limits: ConnLimits {
+            max_connections: grpc_cap,
+            ..config.connections
+        },
+        tls,
+    };
+    let service = deadline::Deadline::new(routes, config.request_timeout);
+    let grpc_task = tokio::spawn(conn::serve(listener, port, service, token.clone()));
     ready.store(true, Ordering::Release);
-    tokio::pin!(server);
+
+    token.cancelled().await;
     let drain = config.drain_timeout;
-    tokio::select! {
-        result = &mut server => result?,
-        _ = async { token.cancelled().await; tokio::time::sleep(drain).await } => {
-            warn!(?drain, "drain timeout: exiting with calls still in flight");
+    let drained = tokio::time::timeout(drain, async {
+        let _ = grpc_task.await;
+        if let Some(task) = admin_task {
+            let _ = task.await;
         }
-    }
-    if let Some(task) = admin_task {
-        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    })
+    .await;
+    if drained.is_err() {
+        warn!(?drain, "drain timeout: exiting with calls still in flight");
     }
     Ok(())
-}
-
-/// Accepted connections with Nagle's algorithm off: small gRPC frames would otherwise wait for
-/// delayed ACKs (a 40 ms floor on every call).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|stream| {
-            let _ = stream.set_nodelay(true);
-        })
-    })
 }
 
 /// The gRPC interceptor: with tokens configured, every call needs `authorization: Bearer …`.
