@@ -181,6 +181,8 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         keepalive_interval: (args.keepalive_interval > 0)
             .then(|| Duration::from_secs(args.keepalive_interval)),
         max_streams: args.max_streams_per_connection,
+        // server::serve sets it from the request timeout.
+        ..ConnLimits::default()
     };
     let config = Config {
         limits: Limits {

@@ -3,6 +3,7 @@
 //! both run large inputs off the async reactor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -30,6 +31,9 @@ pub struct Classifier {
     rules: Arc<Rules>,
     limits: Limits,
     permits: Arc<Semaphore>,
+    /// The longest a call may take; also the longest a stream may wait for its next request
+    /// or for its client to read a response.
+    request_timeout: Duration,
 }
 
 impl Classifier {
@@ -40,7 +44,19 @@ impl Classifier {
             rules,
             limits,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            request_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// The same, with calls (and each wait of a stream) bounded by `timeout`.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Classifier {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The longest a call, or a stream's wait for its client, may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The serving ruleset.

@@ -68,6 +68,10 @@ pub struct ConnLimits {
     pub keepalive_interval: Option<Duration>,
     /// Concurrent streams per HTTP/2 connection.
     pub max_streams: u32,
+    /// Time a client may leave a response unread (its flow-control window shut) before its
+    /// connection is dropped: a client that stops reading would otherwise keep its calls,
+    /// and so its connection, open for ever.
+    pub write_timeout: Duration,
 }
 
 impl Default for ConnLimits {
@@ -78,6 +82,7 @@ impl Default for ConnLimits {
             idle_timeout: Duration::from_secs(300),
             keepalive_interval: Some(Duration::from_secs(60)),
             max_streams: 100,
+            write_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -157,6 +162,10 @@ struct ConnState {
     evicted: AtomicBool,
     /// Wakes the connection's task when it is evicted.
     evict: Notify,
+    /// Numbers the calls, for `stalled`.
+    calls: AtomicU64,
+    /// Calls whose response is waiting for the client to read, and since when.
+    stalled: Mutex<HashMap<u64, Instant>>,
 }
 
 impl ConnState {
@@ -167,7 +176,18 @@ impl ConnState {
             idle_since: Mutex::new(Instant::now()),
             evicted: AtomicBool::new(false),
             evict: Notify::new(),
+            calls: AtomicU64::new(0),
+            stalled: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn stalled(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Instant>> {
+        self.stalled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When the longest-waiting unread response started waiting, if any is.
+    fn stalled_since(&self) -> Option<Instant> {
+        self.stalled().values().min().copied()
     }
 
     fn idle_since(&self) -> Instant {
@@ -178,7 +198,10 @@ impl ConnState {
     fn enter(self: &Arc<Self>) -> CallGuard {
         self.served.store(true, Ordering::Release);
         self.active.fetch_add(1, Ordering::AcqRel);
-        CallGuard(self.clone())
+        CallGuard {
+            state: self.clone(),
+            id: self.calls.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// When the connection must close unless a call starts first, or `None` while one is in
@@ -198,12 +221,32 @@ impl ConnState {
 
 /// Holds a call in a connection's count until the response is finished or dropped.
 #[derive(Debug)]
-struct CallGuard(Arc<ConnState>);
+struct CallGuard {
+    state: Arc<ConnState>,
+    id: u64,
+}
+
+impl CallGuard {
+    /// The server handed a frame of the response over; hyper asks for the next one only once
+    /// the client has made room (read), so until then the call waits on its client.
+    fn handed_over(&self) {
+        self.state.stalled().insert(self.id, Instant::now());
+    }
+
+    /// hyper asks for the next frame: the client is reading.
+    fn resumed(&self) {
+        let mut stalled = self.state.stalled();
+        if !stalled.is_empty() {
+            stalled.remove(&self.id);
+        }
+    }
+}
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
-            *self.0.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.resumed();
+        if self.state.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self.state.idle_since.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         }
     }
 }
@@ -394,12 +437,16 @@ async fn connection<I, S, B>(
     // Set once a graceful close has been asked for; `Some` when it is bounded in time.
     let mut closing: Option<Option<Instant>> = None;
     loop {
+        let stall = state.stalled_since().map(|since| since + limits.write_timeout);
         let watch = match (closing, state.deadline(&limits)) {
             (Some(Some(give_up)), _) => give_up,
             (Some(None), _) => Instant::now() + Duration::from_secs(3600),
             (None, Some(deadline)) => deadline,
-            (None, None) => Instant::now() + limits.idle_timeout.min(limits.handshake_timeout),
+            (None, None) => Instant::now() + limits.idle_timeout,
         };
+        // Calls start and responses stall without waking this loop: look again now and then.
+        let watch = watch.min(Instant::now() + limits.write_timeout / 2);
+        let watch = stall.map_or(watch, |s| s.min(watch));
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -424,9 +471,14 @@ async fn connection<I, S, B>(
                 closing = Some(None);
             }
             _ = tokio::time::sleep_until(watch) => {
+                if state.stalled_since().is_some_and(|s| s + limits.write_timeout <= Instant::now()) {
+                    closed(port.name, "stalled");
+                    debug!(port = port.name, "connection dropped: its client stopped reading");
+                    return;
+                }
                 match closing {
-                    Some(Some(_)) => return,
-                    Some(None) => {}
+                    Some(Some(give_up)) if give_up <= Instant::now() => return,
+                    Some(_) => {}
                     None => {
                         if state.deadline(&limits).is_some_and(|d| d <= Instant::now()) {
                             let reason = if state.served.load(Ordering::Acquire) { "idle" } else { "handshake" };
@@ -467,7 +519,7 @@ where
         let response = self.inner.call(req);
         Box::pin(async move {
             let response = response.await?;
-            Ok(response.map(|body| TrackedBody { body, _guard: guard }))
+            Ok(response.map(|body| TrackedBody { body, guard }))
         })
     }
 }
@@ -475,7 +527,7 @@ where
 /// A response body that keeps its call counted until it is finished or dropped.
 pub struct TrackedBody<B> {
     body: B,
-    _guard: CallGuard,
+    guard: CallGuard,
 }
 
 impl<B: http_body::Body + Unpin> http_body::Body for TrackedBody<B> {
@@ -486,7 +538,12 @@ impl<B: http_body::Body + Unpin> http_body::Body for TrackedBody<B> {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        self.guard.resumed();
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(_))) = &frame {
+            self.guard.handed_over();
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -152,7 +152,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let classifier = classifier::Classifier::new(rules.clone(), config.limits, config.max_concurrency);
+    let classifier = classifier::Classifier::new(rules.clone(), config.limits, config.max_concurrency)
+        .with_request_timeout(config.request_timeout);
     let service = grpc::TriageService::new(classifier.clone());
     // Oversized requests get a clear status from the handler up to this slack; beyond it
     // tonic refuses them while decoding (OUT_OF_RANGE), still without dropping the connection.
@@ -214,6 +215,7 @@ pub async fn serve(
             protocol: conn::Protocol::Http1,
             limits: ConnLimits {
                 max_connections: admin_cap,
+                write_timeout: config.request_timeout,
                 ..config.admin_connections
             },
             tls: None,
@@ -231,6 +233,7 @@ pub async fn serve(
         protocol: conn::Protocol::Http2,
         limits: ConnLimits {
             max_connections: grpc_cap,
+            write_timeout: config.request_timeout,
             ..config.connections
         },
         tls,
