@@ -6,12 +6,12 @@ use std::time::Instant;
 use std::future::Future;
 use std::task::{Context, Poll};
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, debug_span, field};
 
-use super::classifier::Classifier;
+use super::classifier::{CallPermit, Classifier};
 use super::convert::{self, RequestError};
 use super::deadline::ClientDeadline;
 use super::pb;
@@ -34,7 +34,12 @@ impl TriageService {
         TriageService { classifier }
     }
 
-    fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
+    /// The permit [`super::admission::Admission`] took when the call arrived (or a new one
+    /// when the service runs without it).
+    fn permit<T>(&self, request: &Request<T>) -> Result<CallPermit, Status> {
+        if let Some(permit) = request.extensions().get::<CallPermit>() {
+            return Ok(permit.clone());
+        }
         self.classifier
             .admit()
             .map_err(|e| Status::resource_exhausted(e.to_string()))
@@ -42,10 +47,14 @@ impl TriageService {
 }
 
 /// Classifies one request through the intake, off the reactor when it is large.
-async fn classify(classifier: &Classifier, req: pb::ClassifyRequest) -> Result<Verdict, RequestError> {
+async fn classify(
+    classifier: &Classifier,
+    permit: &CallPermit,
+    req: pb::ClassifyRequest,
+) -> Result<Verdict, RequestError> {
     let size = convert::request_size(&req);
     classifier
-        .run(size, move |engine, limits| {
+        .run(size, permit.clone(), move |engine, limits| {
             let id = req.id.clone();
             let message = convert::to_message(req, limits)?;
             Ok(engine.classify(&id, &message))
@@ -126,14 +135,14 @@ impl pb::triage_server::Triage for TriageService {
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        let _permit = self.admit()?;
+        let permit = self.permit(&request)?;
         let _in_flight = InFlight::enter();
         let started = Instant::now();
         let req = request.into_inner();
         super::metrics::request_bytes(convert::request_size(&req));
         let span = debug_span!("classify", id = %req.id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
         async move {
-            match classify(&self.classifier, req).await {
+            match classify(&self.classifier, &permit, req).await {
                 Ok(verdict) => {
                     record(&verdict, started, "Classify");
                     Ok(Response::new(convert::to_response(verdict)))
@@ -154,14 +163,13 @@ impl pb::triage_server::Triage for TriageService {
         &self,
         request: Request<Streaming<pb::ClassifyRequest>>,
     ) -> Result<Response<Self::ClassifyStreamStream>, Status> {
-        let permit = self.admit()?;
+        let permit = self.permit(&request)?;
         let client_deadline = request.extensions().get::<ClientDeadline>().copied();
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let (end_tx, end_rx) = oneshot::channel();
         let classifier = self.classifier.clone();
         tokio::spawn(async move {
-            let _permit = permit;
             // How the stream ends when it ends early: delivered after the responses before it.
             let mut end = None;
             let _in_flight = InFlight::enter();
@@ -198,7 +206,7 @@ impl pb::triage_server::Triage for TriageService {
                 super::metrics::request_bytes(convert::request_size(&req));
                 let span = debug_span!("classify_stream_item", id = %id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
                 let response = async {
-                    match classify(&classifier, req).await {
+                    match classify(&classifier, &permit, req).await {
                         Ok(verdict) => {
                             record(&verdict, started, "ClassifyStream");
                             convert::to_response(verdict)

@@ -3,6 +3,7 @@
 //! - [`pb`]: generated protobuf types. [`convert`]: proto ↔ domain, both ways, in one place.
 //! - [`client`]: a blocking client of the service (what `replay --server` uses).
 //! - [`classifier`]: the ruleset, limits and concurrency permits every interface shares.
+//!   [`admission`]: permits taken before a call's body is read.
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
@@ -10,6 +11,7 @@
 //!   [`deadline`]: call deadlines. [`tls`]: reloadable TLS.
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod classifier;
 pub mod client;
@@ -226,7 +228,10 @@ pub async fn serve(
     let routes = tonic::service::Routes::new(health_service)
         .add_service(InterceptedService::new(reflection_v1, check.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, check.clone()))
-        .add_service(InterceptedService::new(triage, check))
+        .add_service(InterceptedService::new(
+            admission::Admission::new(triage, classifier.clone()),
+            check,
+        ))
         .prepare();
     let port = conn::Port {
         name: "grpc",
