@@ -261,7 +261,7 @@ fn serve_configuration_precedence_is_flag_then_environment_then_file_then_defaul
     let config = dir.path().join("triage.toml");
     std::fs::write(
         &config,
-        "listen = \"127.0.0.1:6000\"\nmax_concurrency = 8\nrequest_timeout = 7\nadmin_listen = \"off\"\n",
+        "listen = \"127.0.0.1:6000\"\nmax_concurrency = 8\nrequest_timeout = 7\nadmin_listen = \"off\"\nmax_connections = 99\nidle_timeout = 42\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_triage"))
@@ -289,6 +289,12 @@ fn serve_configuration_precedence_is_flag_then_environment_then_file_then_defaul
     assert_eq!(c["sources"]["admin_listen"], "file");
     assert_eq!(c["max_message_bytes"], 10 * 1024 * 1024);
     assert_eq!(c["sources"]["max_message_bytes"], "default");
+    assert_eq!(
+        (c["max_connections"].as_u64(), c["idle_timeout"].as_u64()),
+        (Some(99), Some(42))
+    );
+    assert_eq!(c["sources"]["max_connections"], "file");
+    assert_eq!(c["handshake_timeout"], 10);
 }
 
 #[test]

@@ -27,6 +27,12 @@ struct File {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
+    max_connections: Option<usize>,
+    admin_max_connections: Option<usize>,
+    handshake_timeout: Option<u64>,
+    idle_timeout: Option<u64>,
+    max_streams_per_connection: Option<u32>,
+    keepalive_interval: Option<u64>,
     worker_threads: Option<usize>,
     milter_listen: Option<String>,
     milter_route: Option<bool>,
@@ -86,6 +92,12 @@ pub fn layer(args: &mut Args, matches: &ArgMatches) -> anyhow::Result<Sources> {
     layer!(tls_cert, path(file.tls_cert).map(Some));
     layer!(tls_key, path(file.tls_key).map(Some));
     layer!(tls_client_ca, path(file.tls_client_ca).map(Some));
+    layer!(max_connections, file.max_connections);
+    layer!(admin_max_connections, file.admin_max_connections);
+    layer!(handshake_timeout, file.handshake_timeout);
+    layer!(idle_timeout, file.idle_timeout);
+    layer!(max_streams_per_connection, file.max_streams_per_connection);
+    layer!(keepalive_interval, file.keepalive_interval);
     layer!(worker_threads, file.worker_threads.map(Some));
     layer!(milter_listen, file.milter_listen.map(Some));
     layer!(milter_route, file.milter_route);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tracing::info;
 use triage::mail::Limits;
-use triage::server::{self, Config, Rules, TlsFiles, Tokens, milter};
+use triage::server::{self, Config, ConnLimits, Rules, TlsFiles, Tokens, milter};
 
 /// Arguments of `serve`. Every flag can also be set through its `TRIAGE_*` variable and in the
 /// `--config` file; precedence: flag > environment > file > default.
@@ -54,6 +54,27 @@ pub struct Args {
     /// CA (PEM) whose client certificates are accepted: enables mutual TLS.
     #[arg(long, env = "TRIAGE_TLS_CLIENT_CA")]
     pub(super) tls_client_ca: Option<PathBuf>,
+    /// gRPC connections open at once; at the cap the longest-idle one is closed to make room
+    /// (lowered at start to fit the open-file limit).
+    #[arg(long, env = "TRIAGE_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub(super) max_connections: usize,
+    /// Admin-port connections open at once: a budget of its own, so probes keep answering
+    /// during a flood on the gRPC port.
+    #[arg(long, env = "TRIAGE_ADMIN_MAX_CONNECTIONS", default_value_t = 64)]
+    pub(super) admin_max_connections: usize,
+    /// Seconds a new connection has to complete its TLS handshake and send its first request.
+    #[arg(long, env = "TRIAGE_HANDSHAKE_TIMEOUT", default_value_t = 10)]
+    pub(super) handshake_timeout: u64,
+    /// Seconds a connection may stay open without a call in flight.
+    #[arg(long, env = "TRIAGE_IDLE_TIMEOUT", default_value_t = 300)]
+    pub(super) idle_timeout: u64,
+    /// Concurrent HTTP/2 streams per gRPC connection (SETTINGS_MAX_CONCURRENT_STREAMS).
+    #[arg(long, env = "TRIAGE_MAX_STREAMS_PER_CONNECTION", default_value_t = 100)]
+    pub(super) max_streams_per_connection: u32,
+    /// Seconds between HTTP/2 keep-alive pings (0: none); a peer silent for 20 s after a ping
+    /// is dropped.
+    #[arg(long, env = "TRIAGE_KEEPALIVE_INTERVAL", default_value_t = 60)]
+    pub(super) keepalive_interval: u64,
     /// Tokio worker threads (default: the CPUs available to the process).
     #[arg(long, env = "TRIAGE_WORKER_THREADS")]
     pub(super) worker_threads: Option<usize>,
@@ -101,6 +122,20 @@ fn validate(args: &Args) -> anyhow::Result<()> {
     }
     if args.max_concurrency == 0 {
         anyhow::bail!("max_concurrency must be at least 1");
+    }
+    for (name, value) in [
+        ("max_connections", args.max_connections as u64),
+        ("admin_max_connections", args.admin_max_connections as u64),
+        ("handshake_timeout", args.handshake_timeout),
+        ("idle_timeout", args.idle_timeout),
+        (
+            "max_streams_per_connection",
+            u64::from(args.max_streams_per_connection),
+        ),
+    ] {
+        if value == 0 {
+            anyhow::bail!("{name} must be at least 1");
+        }
     }
     if args.max_message_bytes < 1024 {
         anyhow::bail!("max_message_bytes must be at least 1024");
@@ -173,6 +208,19 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }),
         _ => None,
     };
+    // As Go's runtime does: the hard limit is what the operator allowed; the soft one is often
+    // a historical 1,024 that a few hundred idle clients would exhaust.
+    let open_files = server::conn::raise_descriptor_limit();
+    let connections = ConnLimits {
+        max_connections: args.max_connections,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
+        idle_timeout: Duration::from_secs(args.idle_timeout),
+        keepalive_interval: (args.keepalive_interval > 0)
+            .then(|| Duration::from_secs(args.keepalive_interval)),
+        max_streams: args.max_streams_per_connection,
+        // server::serve sets it from the request timeout.
+        ..ConnLimits::default()
+    };
     let config = Config {
         limits: Limits {
             max_message_bytes: args.max_message_bytes,
@@ -185,6 +233,11 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         milter: milter::Settings {
             route: args.milter_route.then(|| milter::Route::new(&args.milter_intake)),
             ..milter::Settings::default()
+        },
+        connections,
+        admin_connections: ConnLimits {
+            max_connections: args.admin_max_connections,
+            ..connections
         },
         ..Config::default()
     };
@@ -222,6 +275,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         version = %rs.version,
         queues = rs.queues.len(),
         rule_count = rs.rules.len(),
+        open_files = ?open_files,
         "triage serving"
     );
     drop(loaded);

@@ -7,14 +7,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::body::Body;
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::json;
+use tokio_stream::StreamExt;
 
 use super::auth::Tokens;
 use super::classifier::Classifier;
@@ -39,15 +40,18 @@ pub struct AdminState {
 
 /// The admin routes.
 pub fn router(state: AdminState) -> Router {
-    // base64 grows a raw email by a third; leave room for the JSON around it.
-    let body_limit = state.classifier.limits().max_message_bytes / 3 * 4 + 64 * 1024;
     Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/v1/classify", post(classify))
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// The largest webhook body read: base64 grows a raw email by a third; leave room for the
+/// JSON around it.
+fn body_limit(limits: &Limits) -> usize {
+    limits.max_message_bytes / 3 * 4 + 64 * 1024
 }
 
 async fn metrics(State(state): State<AdminState>) -> Response {
@@ -93,7 +97,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
     if let Some(tokens) = &state.tokens {
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         if !tokens.allows(auth) {
@@ -105,9 +109,10 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Byt
                 .into_response();
         }
     }
-    // The same permit as a gRPC call, taken before any work: JSON, base64 and MIME decoding of
-    // a large body cost as much as the classification.
-    let _permit = match state.classifier.admit() {
+    // The same permit as a gRPC call, taken before the body is read: JSON, base64 and MIME
+    // decoding of a large body cost as much as the classification, and a body held while
+    // waiting would cost its memory for nothing.
+    let permit = match state.classifier.admit() {
         Ok(permit) => permit,
         Err(e) => {
             return (
@@ -119,11 +124,31 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Byt
         }
     };
     let started = Instant::now();
+    let limit = body_limit(&state.classifier.limits());
+    let patience = state.classifier.request_timeout();
+    let body = match tokio::time::timeout(patience, read_body(body, &headers, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return response,
+        Err(_) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                format!("the request body did not arrive within {patience:?}"),
+            );
+        }
+    };
     let size = body.len();
-    let outcome = state
+    let work = state
         .classifier
-        .run(size, move |engine, limits| webhook(&body, engine, limits))
-        .await;
+        .run(size, permit, move |engine, limits| webhook(&body, engine, limits));
+    let outcome = match tokio::time::timeout_at((started + patience).into(), work).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("the classification took longer than {patience:?}"),
+            );
+        }
+    };
     match outcome {
         Ok(Ok(verdict)) => {
             super::metrics::request_bytes(size);
@@ -136,6 +161,34 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Byt
             error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }
     }
+}
+
+/// Reads the body, but never more than `limit` bytes: over it (by `Content-Length` or by
+/// counting) the answer is a JSON 413 and the rest is not read.
+async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<u8>, Response> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body exceeds {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut read = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| error(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+        if read.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        read.extend_from_slice(&chunk);
+    }
+    Ok(read)
 }
 
 /// The webhook's work, off the reactor for large bodies: JSON, base64, the intake, the engine.

@@ -3,6 +3,7 @@
 //! both run large inputs off the async reactor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -24,12 +25,21 @@ pub struct Overloaded;
 #[error("classification failed: {0}")]
 pub struct Failed(pub String);
 
+/// One call's share of the concurrency limit. Cheap to clone: the call's handler and the work
+/// it started each hold a clone, and the permit returns when the last is gone, so a call whose
+/// client left still counts until its work has stopped.
+#[derive(Debug, Clone)]
+pub struct CallPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
 /// The ruleset, limits and permits shared by every interface.
 #[derive(Debug, Clone)]
 pub struct Classifier {
     rules: Arc<Rules>,
     limits: Limits,
     permits: Arc<Semaphore>,
+    /// The longest a call may take; also the longest a stream may wait for its next request
+    /// or for its client to read a response.
+    request_timeout: Duration,
 }
 
 impl Classifier {
@@ -40,7 +50,19 @@ impl Classifier {
             rules,
             limits,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
+            request_timeout: Duration::from_secs(30),
         }
+    }
+
+    /// The same, with calls (and each wait of a stream) bounded by `timeout`.
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Classifier {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// The longest a call, or a stream's wait for its client, may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     /// The serving ruleset.
@@ -55,18 +77,23 @@ impl Classifier {
 
     /// Takes a concurrency permit, or sheds the call at once when the server is saturated:
     /// queueing without bound would only turn overload into timeouts for everyone.
-    pub fn admit(&self) -> Result<OwnedSemaphorePermit, Overloaded> {
-        self.permits.clone().try_acquire_owned().map_err(|_| {
-            metrics::counter!("triage_load_shed_total").increment(1);
-            Overloaded
-        })
+    pub fn admit(&self) -> Result<CallPermit, Overloaded> {
+        match self.permits.clone().try_acquire_owned() {
+            Ok(permit) => Ok(CallPermit(Arc::new(permit))),
+            Err(_) => {
+                metrics::counter!("triage_load_shed_total").increment(1);
+                Err(Overloaded)
+            }
+        }
     }
 
     /// Runs `work` with the engine serving now: inline when the input is at most
-    /// [`INLINE_BYTES`] (cheaper than a thread hop), on the blocking pool otherwise.
+    /// [`INLINE_BYTES`] (cheaper than a thread hop), on the blocking pool otherwise. The work
+    /// holds `permit` until it ends, even when the caller stops waiting for it.
     pub async fn run<T: Send + 'static>(
         &self,
         size: usize,
+        permit: CallPermit,
         work: impl FnOnce(&Engine, &Limits) -> T + Send + 'static,
     ) -> Result<T, Failed> {
         let loaded = self.rules.current();
@@ -74,8 +101,11 @@ impl Classifier {
         if size <= INLINE_BYTES {
             return Ok(work(&loaded.engine, &limits));
         }
-        tokio::task::spawn_blocking(move || work(&loaded.engine, &limits))
-            .await
-            .map_err(|e| Failed(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work(&loaded.engine, &limits)
+        })
+        .await
+        .map_err(|e| Failed(e.to_string()))
     }
 }

@@ -3,13 +3,17 @@
 use std::pin::Pin;
 use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tokio_stream::{Stream, StreamExt, wrappers::ReceiverStream};
+use std::future::Future;
+use std::task::{Context, Poll};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{Instrument, debug, debug_span, field};
 
-use super::classifier::Classifier;
+use super::classifier::{CallPermit, Classifier};
 use super::convert::{self, RequestError};
+use super::deadline::ClientDeadline;
 use super::pb;
 use super::state::rfc3339;
 use crate::verdict::Verdict;
@@ -30,7 +34,12 @@ impl TriageService {
         TriageService { classifier }
     }
 
-    fn admit(&self) -> Result<OwnedSemaphorePermit, Status> {
+    /// The permit [`super::admission::Admission`] took when the call arrived (or a new one
+    /// when the service runs without it).
+    fn permit<T>(&self, request: &Request<T>) -> Result<CallPermit, Status> {
+        if let Some(permit) = request.extensions().get::<CallPermit>() {
+            return Ok(permit.clone());
+        }
         self.classifier
             .admit()
             .map_err(|e| Status::resource_exhausted(e.to_string()))
@@ -38,10 +47,14 @@ impl TriageService {
 }
 
 /// Classifies one request through the intake, off the reactor when it is large.
-async fn classify(classifier: &Classifier, req: pb::ClassifyRequest) -> Result<Verdict, RequestError> {
+async fn classify(
+    classifier: &Classifier,
+    permit: &CallPermit,
+    req: pb::ClassifyRequest,
+) -> Result<Verdict, RequestError> {
     let size = convert::request_size(&req);
     classifier
-        .run(size, move |engine, limits| {
+        .run(size, permit.clone(), move |engine, limits| {
             let id = req.id.clone();
             let message = convert::to_message(req, limits)?;
             Ok(engine.classify(&id, &message))
@@ -84,6 +97,36 @@ impl Drop for InFlight {
     }
 }
 
+/// Completes at `deadline`, or never when there is none.
+async fn sleep_until_some(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A stream's responses, then the status that ended it early, if one did.
+struct Responses {
+    rx: mpsc::Receiver<Result<pb::ClassifyResponse, Status>>,
+    end: Option<oneshot::Receiver<Status>>,
+}
+
+impl Stream for Responses {
+    type Item = Result<pb::ClassifyResponse, Status>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(item) = std::task::ready!(self.rx.poll_recv(cx)) {
+            return Poll::Ready(Some(item));
+        }
+        let Some(end) = &mut self.end else {
+            return Poll::Ready(None);
+        };
+        let status = std::task::ready!(Pin::new(end).poll(cx)).ok();
+        self.end = None;
+        Poll::Ready(status.map(Err))
+    }
+}
+
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::ClassifyResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -92,14 +135,14 @@ impl pb::triage_server::Triage for TriageService {
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        let _permit = self.admit()?;
+        let permit = self.permit(&request)?;
         let _in_flight = InFlight::enter();
         let started = Instant::now();
         let req = request.into_inner();
         super::metrics::request_bytes(convert::request_size(&req));
         let span = debug_span!("classify", id = %req.id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
         async move {
-            match classify(&self.classifier, req).await {
+            match classify(&self.classifier, &permit, req).await {
                 Ok(verdict) => {
                     record(&verdict, started, "Classify");
                     Ok(Response::new(convert::to_response(verdict)))
@@ -120,19 +163,41 @@ impl pb::triage_server::Triage for TriageService {
         &self,
         request: Request<Streaming<pb::ClassifyRequest>>,
     ) -> Result<Response<Self::ClassifyStreamStream>, Status> {
-        let permit = self.admit()?;
+        let permit = self.permit(&request)?;
+        let client_deadline = request.extensions().get::<ClientDeadline>().copied();
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        let (end_tx, end_rx) = oneshot::channel();
         let classifier = self.classifier.clone();
         tokio::spawn(async move {
-            let _permit = permit;
+            // How the stream ends when it ends early: delivered after the responses before it.
+            let mut end = None;
             let _in_flight = InFlight::enter();
-            while let Some(next) = requests.next().await {
+            // A stream holds a permit for its whole life, so it may not idle: it must send its
+            // next request, and read its responses, within the request timeout. The client's
+            // own deadline (grpc-timeout) bounds the whole stream.
+            let patience = classifier.request_timeout();
+            let deadline = client_deadline.map(|d| d.0);
+            loop {
+                let next = tokio::select! {
+                    next = tokio::time::timeout(patience, requests.next()) => next,
+                    _ = sleep_until_some(deadline) => {
+                        end = Some(Status::deadline_exceeded("the stream's deadline passed"));
+                        break;
+                    }
+                };
                 let req = match next {
-                    Ok(req) => req,
-                    Err(status) => {
+                    Err(_) => {
+                        end = Some(Status::deadline_exceeded(format!(
+                            "no request for {patience:?}: the stream was closed"
+                        )));
+                        break;
+                    }
+                    Ok(None) => break,
+                    Ok(Some(Ok(req))) => req,
+                    Ok(Some(Err(status))) => {
                         // The transport failed (e.g. an oversized frame): report and stop.
-                        let _ = tx.send(Err(status)).await;
+                        end = Some(status);
                         break;
                     }
                 };
@@ -141,7 +206,7 @@ impl pb::triage_server::Triage for TriageService {
                 super::metrics::request_bytes(convert::request_size(&req));
                 let span = debug_span!("classify_stream_item", id = %id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
                 let response = async {
-                    match classify(&classifier, req).await {
+                    match classify(&classifier, &permit, req).await {
                         Ok(verdict) => {
                             record(&verdict, started, "ClassifyStream");
                             convert::to_response(verdict)
@@ -154,13 +219,28 @@ impl pb::triage_server::Triage for TriageService {
                 }
                 .instrument(span)
                 .await;
-                // Waits while the client is not reading: back-pressure, not buffering.
-                if tx.send(Ok(response)).await.is_err() {
-                    break;
+                // Waits while the client is not reading (back-pressure, not buffering), but
+                // not for ever: a client that stops reading would hold its permit.
+                match tokio::time::timeout(patience, tx.send(Ok(response))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break,
+                    Err(_) => {
+                        debug!("stream closed: its client read no response for {patience:?}");
+                        end = Some(Status::deadline_exceeded(format!(
+                            "no response was read for {patience:?}: the stream was closed"
+                        )));
+                        break;
+                    }
                 }
             }
+            if let Some(status) = end {
+                let _ = end_tx.send(status);
+            }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(Responses {
+            rx,
+            end: Some(end_rx),
+        })))
     }
 
     async fn get_ruleset(

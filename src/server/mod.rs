@@ -3,16 +3,22 @@
 //! - [`pb`]: generated protobuf types. [`convert`]: proto ↔ domain, both ways, in one place.
 //! - [`client`]: a blocking client of the service (what `replay --server` uses).
 //! - [`classifier`]: the ruleset, limits and concurrency permits every interface shares.
+//!   [`admission`]: permits taken before a call's body is read.
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
 //! - [`milter`]: the milter protocol for mail gateways (Postfix, Sendmail).
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
+//! - [`conn`]: the accept loop of both ports (connection cap, handshake and idle deadlines).
+//!   [`deadline`]: call deadlines. [`tls`]: reloadable TLS.
 
 pub mod admin;
+pub mod admission;
 pub mod auth;
 pub mod classifier;
 pub mod client;
+pub mod conn;
 pub mod convert;
+pub mod deadline;
 pub mod grpc;
 pub mod metrics;
 pub mod milter;
@@ -28,13 +34,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Status};
 use tracing::{info, warn};
 
 pub use auth::Tokens;
+pub use conn::ConnLimits;
 pub use state::Rules;
 
 use crate::mail::Limits;
@@ -56,6 +62,11 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// How the milter behaves, when one listens (see [`Listeners::milter`]).
     pub milter: milter::Settings,
+    /// Connection limits of the gRPC port.
+    pub connections: ConnLimits,
+    /// Connection limits of the admin port: its own cap, so a flood on the gRPC port never
+    /// takes the probes down.
+    pub admin_connections: ConnLimits,
 }
 
 impl Default for Config {
@@ -68,6 +79,11 @@ impl Default for Config {
             tokens: None,
             tls: None,
             milter: milter::Settings::default(),
+            connections: ConnLimits::default(),
+            admin_connections: ConnLimits {
+                max_connections: 64,
+                ..ConnLimits::default()
+            },
         }
     }
 }
@@ -177,7 +193,8 @@ pub async fn serve_on(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let classifier = classifier::Classifier::new(rules.clone(), config.limits, config.max_concurrency);
+    let classifier = classifier::Classifier::new(rules.clone(), config.limits, config.max_concurrency)
+        .with_request_timeout(config.request_timeout);
     let service = grpc::TriageService::new(classifier.clone());
     // Oversized requests get a clear status from the handler up to this slack; beyond it
     // tonic refuses them while decoding (OUT_OF_RANGE), still without dropping the connection.
@@ -188,12 +205,25 @@ pub async fn serve_on(
         .send_compressed(tonic::codec::CompressionEncoding::Gzip);
     let check = authenticator(config.tokens.clone());
 
-    let mut builder = tonic::transport::Server::builder().timeout(config.request_timeout);
     let tls = match &config.tls {
-        Some(files) => Some(Arc::new(tls::Tls::load(files.clone())?)),
+        Some(files) => Some(Arc::new(tls::Tls::load(files.clone(), b"h2")?)),
         None => None,
     };
     let _reload_watches = watch_secrets(tls.clone(), config.tokens.clone())?;
+    let open_files = conn::descriptor_limit();
+    let (grpc_cap, admin_cap) = conn::descriptor_budget(
+        config.connections.max_connections,
+        config.admin_connections.max_connections,
+        open_files,
+    );
+    if grpc_cap < config.connections.max_connections || admin_cap < config.admin_connections.max_connections {
+        warn!(
+            grpc = grpc_cap,
+            admin = admin_cap,
+            open_files = ?open_files,
+            "connection caps lowered to fit the open-file limit"
+        );
+    }
     let ready = Arc::new(AtomicBool::new(false));
     let token = CancellationToken::new();
     {
@@ -233,40 +263,52 @@ pub async fn serve_on(
             metrics: metrics_handle.clone(),
             ready: ready.clone(),
         };
-        let token = token.clone();
-        tokio::spawn(async move {
-            let app = admin::router(state);
-            let result = axum::serve(listener, app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
-            if let Err(e) = result {
-                warn!("admin port stopped: {e}");
-            }
-        })
+        let port = conn::Port {
+            name: "admin",
+            protocol: conn::Protocol::Http1,
+            limits: ConnLimits {
+                max_connections: admin_cap,
+                write_timeout: config.request_timeout,
+                ..config.admin_connections
+            },
+            tls: None,
+        };
+        tokio::spawn(conn::serve(listener, port, admin::router(state), token.clone()))
     });
 
-    let router = builder
-        .add_service(health_service)
+    let routes = tonic::service::Routes::new(health_service)
         .add_service(InterceptedService::new(reflection_v1, check.clone()))
         .add_service(InterceptedService::new(reflection_v1alpha, check.clone()))
-        .add_service(InterceptedService::new(triage, check));
-    let stop = token.clone().cancelled_owned();
-    let server: std::pin::Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
-        match tls {
-            Some(tls) => Box::pin(router.serve_with_incoming_shutdown(tls.incoming(listener), stop)),
-            None => Box::pin(router.serve_with_incoming_shutdown(incoming(listener), stop)),
-        };
+        .add_service(InterceptedService::new(
+            admission::Admission::new(triage, classifier.clone()),
+            check,
+        ))
+        .prepare();
+    let port = conn::Port {
+        name: "grpc",
+        protocol: conn::Protocol::Http2,
+        limits: ConnLimits {
+            max_connections: grpc_cap,
+            write_timeout: config.request_timeout,
+            ..config.connections
+        },
+        tls,
+    };
+    let service = deadline::Deadline::new(routes, config.request_timeout);
+    let grpc_task = tokio::spawn(conn::serve(listener, port, service, token.clone()));
     ready.store(true, Ordering::Release);
-    tokio::pin!(server);
+
+    token.cancelled().await;
     let drain = config.drain_timeout;
-    tokio::select! {
-        result = &mut server => result?,
-        _ = async { token.cancelled().await; tokio::time::sleep(drain).await } => {
-            warn!(?drain, "drain timeout: exiting with calls still in flight");
+    let drained = tokio::time::timeout(drain, async {
+        let _ = grpc_task.await;
+        if let Some(task) = admin_task {
+            let _ = task.await;
         }
-    }
-    if let Some(task) = admin_task {
-        let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+    })
+    .await;
+    if drained.is_err() {
+        warn!(?drain, "drain timeout: exiting with calls still in flight");
     }
     if let Some(task) = milter_task {
         // Each connection ends at its next message boundary; messages in flight finish.
@@ -280,19 +322,6 @@ pub async fn serve_on(
         }
     }
     Ok(())
-}
-
-/// Accepted connections with Nagle's algorithm off: small gRPC frames would otherwise wait for
-/// delayed ACKs (a 40 ms floor on every call).
-fn incoming(
-    listener: TcpListener,
-) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    use tokio_stream::StreamExt;
-    TcpListenerStream::new(listener).map(|conn| {
-        conn.inspect(|stream| {
-            let _ = stream.set_nodelay(true);
-        })
-    })
 }
 
 /// The gRPC interceptor: with tokens configured, every call needs `authorization: Bearer …`.

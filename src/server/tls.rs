@@ -1,30 +1,21 @@
-//! TLS for the gRPC port, reloadable: certificates are read again on SIGHUP or when their files
-//! change, and new connections use the new ones while established ones keep theirs.
+//! TLS for the gRPC and admin ports, reloadable: certificates are read again on SIGHUP or when
+//! their files change, and new connections use the new ones while established ones keep theirs.
 //!
-//! tonic's own TLS configuration is fixed at start, so triage terminates TLS itself (rustls
-//! through tokio-rustls) and hands tonic the decrypted streams.
+//! triage terminates TLS itself (rustls through tokio-rustls) in its accept loop
+//! ([`super::conn`]), under the connection's handshake deadline.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::ServerConfig;
 use rustls::server::WebPkiClientVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
-use tokio_stream::wrappers::ReceiverStream;
-use tracing::debug;
 
 use super::TlsFiles;
-
-/// How long a client may take to complete the handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why TLS material could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -55,22 +46,27 @@ pub enum TlsError {
 #[derive(Debug)]
 pub struct Tls {
     files: TlsFiles,
+    /// Protocols offered in ALPN (`h2` for gRPC, `http/1.1` for the admin port).
+    alpn: Vec<Vec<u8>>,
     config: ArcSwap<ServerConfig>,
 }
 
 impl Tls {
-    /// Reads the certificate, key and (for mutual TLS) client CA.
-    pub fn load(files: TlsFiles) -> Result<Tls, TlsError> {
-        let config = build(&files)?;
+    /// Reads the certificate, key and (for mutual TLS) client CA, for a port speaking `alpn`
+    /// (e.g. `b"h2"`).
+    pub fn load(files: TlsFiles, alpn: &[u8]) -> Result<Tls, TlsError> {
+        let alpn = vec![alpn.to_vec()];
+        let config = build(&files, &alpn)?;
         Ok(Tls {
             files,
+            alpn,
             config: ArcSwap::from_pointee(config),
         })
     }
 
     /// Reads the files again; on error the current configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
-        self.config.store(Arc::new(build(&self.files)?));
+        self.config.store(Arc::new(build(&self.files, &self.alpn)?));
         Ok(())
     }
 
@@ -81,42 +77,9 @@ impl Tls {
         v
     }
 
-    /// Accepts TCP connections and yields those that complete a TLS handshake with the
-    /// configuration current at accept time. Handshakes run concurrently, so a slow client
-    /// holds up nobody; failed ones are logged at debug level and dropped.
-    pub fn incoming(
-        self: Arc<Self>,
-        listener: TcpListener,
-    ) -> ReceiverStream<io::Result<TlsStream<TcpStream>>> {
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = tx.closed() => break,
-                };
-                let (tcp, peer) = match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        debug!("accept failed: {e}");
-                        continue;
-                    }
-                };
-                let _ = tcp.set_nodelay(true);
-                let acceptor = TlsAcceptor::from(self.config.load_full());
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                        Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(stream)).await;
-                        }
-                        Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
-                        Err(_) => debug!(%peer, "TLS handshake timed out"),
-                    }
-                });
-            }
-        });
-        ReceiverStream::new(rx)
+    /// An acceptor with the configuration current now (new connections pick up reloads).
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.config.load_full())
     }
 }
 
@@ -143,7 +106,7 @@ fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     Ok(certs)
 }
 
-fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
+fn build(files: &TlsFiles, alpn: &[Vec<u8>]) -> Result<ServerConfig, TlsError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let chain = certificates(&files.cert)?;
     let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?).map_err(|e| TlsError::Pem {
@@ -171,6 +134,6 @@ fn build(files: &TlsFiles) -> Result<ServerConfig, TlsError> {
     let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = alpn.to_vec();
     Ok(config)
 }

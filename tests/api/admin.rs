@@ -152,3 +152,44 @@ async fn the_webhook_answers_400_for_bad_json_and_413_over_the_limit() {
     assert_eq!(too_big.status(), 413);
     server.stop().await;
 }
+
+/// The webhook takes its permit before reading the body: at the limit, a large body that is
+/// still arriving is refused at once (503), not buffered first.
+#[tokio::test]
+async fn the_webhook_is_shed_before_its_body_is_read() {
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_stream::StreamExt;
+
+    let config = Config {
+        max_concurrency: 1,
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let mut client = server.client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut held = client
+        .classify_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(ticket("held", "Rechnung", "")).await.unwrap();
+    assert_eq!(held.next().await.unwrap().unwrap().id, "held");
+
+    let mut tcp = tokio::net::TcpStream::connect(server.admin).await.unwrap();
+    tcp.write_all(
+        b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{\"id\":\"slow\",\"body\":\"",
+    )
+    .await
+    .unwrap();
+    tcp.write_all(&vec![b'x'; 64 * 1024]).await.unwrap();
+    let mut head = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut head))
+        .await
+        .expect("no answer while the body is incomplete: it is being buffered")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 503"), "{head}");
+    drop(tx);
+    server.stop().await;
+}

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod classify;
+mod connections;
 mod health;
 mod helpers;
 mod interfaces;

@@ -94,3 +94,47 @@ async fn a_flood_beyond_the_limit_is_shed_quickly_and_the_service_recovers() {
     assert!(shed_total >= 200.0, "{metrics}");
     server.stop().await;
 }
+
+/// A call over the concurrency limit is refused when its headers arrive, before its body is
+/// read: a body that is sent slowly (or never finished) is never buffered while it waits.
+#[tokio::test]
+async fn a_call_over_the_limit_is_shed_before_its_body_is_read() {
+    let config = Config {
+        max_concurrency: 1,
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let mut client = server.client().await;
+    // One stream holds the only permit.
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut held = client
+        .classify_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(ticket("held", "Rechnung", "")).await.unwrap();
+    assert_eq!(held.next().await.unwrap().unwrap().id, "held");
+
+    // A raw HTTP/2 call announcing a 5 MB message and sending 64 KB of it, never the rest.
+    let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let (send, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(connection);
+    let mut send = send.ready().await.unwrap();
+    let request = http::Request::post(format!("http://{}/triage.v1.Triage/Classify", server.addr))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let (response, mut body) = send.send_request(request, false).unwrap();
+    let mut frame = vec![0u8];
+    frame.extend(5_000_000u32.to_be_bytes());
+    frame.extend(vec![b'x'; 64 * 1024]);
+    body.send_data(bytes::Bytes::from(frame), false).unwrap();
+    let response = tokio::time::timeout(Duration::from_secs(5), response)
+        .await
+        .expect("no answer while the body is incomplete: it is being buffered")
+        .unwrap();
+    assert_eq!(response.headers()["grpc-status"], "8", "{response:?}");
+    drop(tx);
+    server.stop().await;
+}

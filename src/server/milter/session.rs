@@ -45,13 +45,16 @@ impl Shared {
         let Ok(permit) = self.classifier.admit() else {
             return Outcome::NotClassified(Reason::Overloaded);
         };
-        let work = self.classifier.run(raw.len(), move |engine, limits| {
-            // The permit lives as long as the work does, even when the caller stopped waiting.
-            let _permit = permit;
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                intake(Input::Raw(&raw), None, limits).map(|message| engine.classify(&id, &message))
-            }))
-        });
+        // The permit lives as long as the work does, even when the caller stopped waiting.
+        let work = self.classifier.run(
+            raw.len(),
+            permit,
+            move |engine: &crate::engine::Engine, limits: &crate::mail::Limits| {
+                std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    intake(Input::Raw(&raw), None, limits).map(|message| engine.classify(&id, &message))
+                }))
+            },
+        );
         match tokio::time::timeout(self.timeout, work).await {
             Ok(Ok(Ok(Ok(verdict)))) => Outcome::Classified(verdict),
             Err(_) => Outcome::NotClassified(Reason::Timeout(self.timeout)),
