@@ -76,20 +76,28 @@ done >"$work/etc/mailboxes"
 
 # ---------------------------------------------------------------- triage
 max_bytes=131072
-"$triage" serve --rules "$root/rules" \
-  --listen "127.0.0.1:$grpc_port" --admin-listen "127.0.0.1:$admin_port" \
-  --milter-listen "inet:127.0.0.1:$milter_port" \
-  --milter-route --milter-intake support@triage.test \
-  --max-message-bytes "$max_bytes" >"$work/triage.log" 2>&1 &
-triage_pid=$!
-for _ in $(seq 100); do port_in_use "$milter_port" && break; sleep 0.1; done
-port_in_use "$milter_port" || { cat "$work/triage.log"; echo "e2e: triage did not start"; exit 1; }
+start_triage() { # extra serve flags
+  "$triage" serve --rules "$root/rules" \
+    --listen "127.0.0.1:$grpc_port" --admin-listen "127.0.0.1:$admin_port" \
+    --milter-listen "inet:127.0.0.1:$milter_port" --max-message-bytes "$max_bytes" "$@" \
+    >>"$work/triage.log" 2>&1 &
+  triage_pid=$!
+  for _ in $(seq 100); do port_in_use "$milter_port" && break; sleep 0.1; done
+  port_in_use "$milter_port" || { cat "$work/triage.log"; echo "e2e: triage did not start"; exit 1; }
+}
+stop_triage() {
+  kill "$triage_pid"
+  wait "$triage_pid" || true
+  triage_pid=
+}
+start_triage --milter-route --milter-intake support@triage.test
 
 postfix -c "$work/etc" start >"$work/postfix-start.log" 2>&1 \
   || { cat "$work/postfix-start.log" "$work/maillog" 2>/dev/null; echo "e2e: postfix did not start"; exit 1; }
 for _ in $(seq 100); do port_in_use "$smtp_port" && break; sleep 0.1; done
 
-echo "e2e: Postfix $(postconf -h mail_version) on 127.0.0.1:$smtp_port, triage milter on 127.0.0.1:$milter_port (routing, intake support@triage.test, max $max_bytes bytes)"
+echo "e2e: Postfix $(postconf -h mail_version) on 127.0.0.1:$smtp_port, triage's milter on 127.0.0.1:$milter_port (max $max_bytes bytes)"
+echo "e2e: phase 1: triage routes (--milter-route --milter-intake support@triage.test)"
 
 # ---------------------------------------------------------------- sending
 # One SMTP transaction over bash's /dev/tcp: no client needed.
@@ -162,80 +170,114 @@ big="$work/big.eml"
 send smtp "$big" support@triage.test
 sent=$n
 
-# ---------------------------------------------------------------- delivery
-expected_files=$((sent + 1)) # the message to two recipients is delivered twice
-delivered() { find "$work/mail" -path '*/new/*' -type f 2>/dev/null | wc -l; }
-for _ in $(seq 600); do
-  [ "$(delivered)" -ge "$expected_files" ] && break
-  sleep 0.1
-done
-
 # ---------------------------------------------------------------- checks
+delivered() { find "$work/mail" -path '*/new/*' -type f 2>/dev/null | wc -l; }
+wait_for() { # COUNT: wait until that many copies were delivered in all
+  for _ in $(seq 600); do
+    [ "$(delivered)" -ge "$1" ] && return
+    sleep 0.1
+  done
+}
 failures=0
 fail() { echo "  FAIL: $*"; failures=$((failures + 1)); }
 header() { # FILE NAME: every value of header NAME, one per line
   awk -v name="$2" '/^\r?$/ { exit } tolower($0) ~ "^" tolower(name) ":" { sub(/^[^:]*:[ \t]*/, ""); sub(/\r$/, ""); print }' "$1"
 }
-printf '\n%-3s %-26s %-18s %-38s %-4s %s\n' "#" "sent" "queue" "delivered to" "same" "notes"
-for i in $(seq "$sent"); do
-  verdict=$("$triage" classify --rules "$root/rules" "$work/sent/$i.eml" 2>/dev/null)
-  queue=$(jq -r .queue <<<"$verdict")
-  dest=$(jq -r .destination <<<"$verdict")
-  review=$(jq -r .needs_review <<<"$verdict")
-  size=$(wc -c <"$work/sent/$i.eml")
-  copies=$(grep -rlx "X-Test-Id: $i" "$work/mail" || true)
-  if [ -z "$copies" ]; then
-    fail "message $i (${how[$i]}) was not delivered"
-    continue
-  fi
-  routed=no
-  if [ "$review" = false ] && [ -n "$dest" ] && [ "$size" -le "$max_bytes" ]; then routed=yes; fi
-  places=()
-  for copy in $copies; do
-    place=${copy#"$work/mail/"}
-    place=${place%%/new/*}
-    places+=("$place")
-    same=yes
-    [ "$(header "$copy" X-Triage-Queue)" = "$queue" ] || same=no
-    jq -e --arg c "$(header "$copy" X-Triage-Confidence)" '.confidence == ($c | tonumber)' <<<"$verdict" >/dev/null || same=no
-    [ "$(header "$copy" X-Triage-Destination)" = "$dest" ] || same=no
-    [ "$(header "$copy" X-Triage-Needs-Review)" = "$review" ] || same=no
-    [ "$(header "$copy" X-Triage-Ruleset)" = "$(jq -r .ruleset_version <<<"$verdict")" ] || same=no
-    [ "$same" = yes ] || fail "message $i in $place: headers differ from classify: $(grep -i '^X-Triage' "$copy" | tr -d '\r' | tr '\n' ';')"
-    triage_headers=$(grep -ci '^X-Triage-' "$copy" || true)
-    notes=()
-    [ "$(header "$copy" X-Triage-Queue | wc -l)" = 1 ] || fail "message $i: X-Triage-Queue is not unique"
-    grep -qi '^X-Triage-Destination: attacker' "$copy" && fail "message $i: a forged header survived"
-    original=$(header "$copy" X-Triage-Original-Recipient)
-    note=$(header "$copy" X-Triage-Note)
-    [ -n "$original" ] && notes+=("original=$original")
-    [ -n "$note" ] && notes+=("note: $note")
-    [ "$size" -gt "$max_bytes" ] && [ -z "$note" ] && fail "message $i: over $max_bytes bytes without X-Triage-Note"
-    notes+=("$triage_headers X-Triage-* headers")
-    printf '%-3s %-26s %-18s %-38s %-4s %s\n' "$i" "${how[$i]:0:26}" "$queue" "$place" "$same" "${notes[*]}"
-  done
-  # Where it should be.
-  want="triage.test/support"
-  if [ "$routed" = yes ]; then want="trustedshops.com/${dest%@*}"; fi
-  [[ " ${places[*]} " == *" $want "* ]] || fail "message $i (${how[$i]}) expected in $want, delivered to ${places[*]}"
-  if [[ "${rcpts[$i]}" == *archive@triage.test* ]]; then
-    [[ " ${places[*]} " == *" triage.test/archive "* ]] || fail "message $i: the second recipient lost its copy"
-  fi
-  if [ "$routed" = yes ]; then
+table_head() { printf '\n%-3s %-26s %-18s %-38s %-4s %s\n' "#" "sent" "queue" "delivered to" "same" "notes"; }
+check() { # FIRST LAST by: milter (routing mode) or header_checks
+  local i by=$3 verdict queue dest review size copies routed places copy place same notes want
+  for i in $(seq "$1" "$2"); do
+    verdict=$("$triage" classify --rules "$root/rules" "$work/sent/$i.eml" 2>/dev/null)
+    queue=$(jq -r .queue <<<"$verdict")
+    dest=$(jq -r .destination <<<"$verdict")
+    review=$(jq -r .needs_review <<<"$verdict")
+    size=$(wc -c <"$work/sent/$i.eml")
+    copies=$(grep -rlx "X-Test-Id: $i" "$work/mail" || true)
+    if [ -z "$copies" ]; then
+      fail "message $i (${how[$i]}) was not delivered"
+      continue
+    fi
+    routed=no
+    if [ "$by" = milter ]; then
+      if [ "$review" = false ] && [ -n "$dest" ] && [ "$size" -le "$max_bytes" ]; then routed=yes; fi
+    elif [ -n "$dest" ]; then
+      routed=yes
+    fi
+    places=()
     for copy in $copies; do
-      case $copy in */trustedshops.com/*)
-        [ "$(header "$copy" X-Triage-Original-Recipient)" = support@triage.test ] \
-          || fail "message $i: routed without X-Triage-Original-Recipient" ;;
-      esac
+      place=${copy#"$work/mail/"}
+      place=${place%%/new/*}
+      places+=("$place")
+      same=yes
+      [ "$(header "$copy" X-Triage-Queue)" = "$queue" ] || same=no
+      jq -e --arg c "$(header "$copy" X-Triage-Confidence)" '.confidence == ($c | tonumber)' <<<"$verdict" >/dev/null || same=no
+      [ "$(header "$copy" X-Triage-Destination)" = "$dest" ] || same=no
+      [ "$(header "$copy" X-Triage-Needs-Review)" = "$review" ] || same=no
+      [ "$(header "$copy" X-Triage-Ruleset)" = "$(jq -r .ruleset_version <<<"$verdict")" ] || same=no
+      [ "$same" = yes ] || fail "message $i in $place: headers differ from classify: $(grep -i '^X-Triage' "$copy" | tr -d '\r' | tr '\n' ';')"
+      [ "$(header "$copy" X-Triage-Queue | wc -l)" = 1 ] || fail "message $i: X-Triage-Queue is not unique"
+      if grep -qi '^X-Triage-Destination: attacker' "$copy"; then fail "message $i: a forged header survived"; fi
+      notes=()
+      original=$(header "$copy" X-Triage-Original-Recipient)
+      note=$(header "$copy" X-Triage-Note)
+      [ -n "$original" ] && notes+=("original=$original")
+      [ -n "$note" ] && notes+=("note: $note")
+      if [ "$size" -gt "$max_bytes" ] && [ -z "$note" ]; then fail "message $i: over $max_bytes bytes without X-Triage-Note"; fi
+      notes+=("$(grep -ci '^X-Triage-' "$copy") X-Triage-* headers")
+      printf '%-3s %-26s %-18s %-38s %-4s %s\n' "$i" "${how[$i]:0:26}" "$queue" "$place" "$same" "${notes[*]}"
+      if [ "$by" = milter ] && [ "$routed" = yes ] && [[ $place == trustedshops.com/* ]] \
+        && [ "$original" != support@triage.test ]; then
+        fail "message $i: routed without X-Triage-Original-Recipient"
+      fi
     done
-  fi
-done
+    # Where it should be: with the milter routing, the queue's mailbox for a confident verdict
+    # of a whole message, the intake mailbox otherwise, and another recipient keeps its copy;
+    # with milter_header_checks, the queue's mailbox whenever it has one.
+    want="triage.test/support"
+    if [ "$routed" = yes ]; then want="trustedshops.com/${dest%@*}"; fi
+    [[ " ${places[*]} " == *" $want "* ]] || fail "message $i (${how[$i]}) expected in $want, delivered to ${places[*]}"
+    if [[ "${rcpts[$i]}" == *archive@triage.test* ]]; then
+      [[ " ${places[*]} " == *" triage.test/archive "* ]] || fail "message $i: the second recipient lost its copy"
+    fi
+  done
+}
+
+wait_for $((sent + 1)) # the message to two recipients is delivered twice
+table_head
+check 1 "$sent" milter
+phase1=$sent
+routed_by_milter=$(grep -c 'milter: routed' "$work/triage.log" || true)
+forged_removed=$(grep -c 'removed inbound' "$work/triage.log" || true)
+
+# ---------------------------------------------------------------- phase 2
+# Tagging only, and Postfix routes on the headers: milter_header_checks (plain header_checks
+# never see headers a milter adds), REDIRECT by X-Triage-Queue. Postfix stops inspecting
+# milter headers at the first REDIRECT, so this routes every verdict with a mailbox, confident
+# or not, and all recipients of the message go along.
+echo
+echo "e2e: phase 2: triage tags only; Postfix routes with milter_header_checks on X-Triage-Queue (every verdict)"
+stop_triage
+start_triage
+awk '/^\[\[queue\]\]/ { id = "" } /^id = / { gsub(/"/, "", $3); id = $3 }
+     /^destination = "[^"]+"/ { gsub(/"/, "", $3); printf "/^X-Triage-Queue: %s$/ REDIRECT %s\n", id, $3 }' \
+  "$root"/rules/00-queues.toml >"$work/etc/triage_routes"
+echo "milter_header_checks = regexp:$work/etc/triage_routes" >>"$work/etc/main.cf"
+postfix -c "$work/etc" reload >/dev/null 2>&1
+before=$(delivered)
+send smtp "$root/tests/data/dev/emails/d-eml-16.eml" support@triage.test
+send smtp "$here/messages/unsure.eml" support@triage.test
+send sendmail "$root/tests/data/dev/emails/d-eml-14.eml" support@triage.test
+send smtp "$root/tests/data/dev/emails/d-eml-11.eml" support@triage.test
+sent=$n
+wait_for $((before + sent - phase1))
+table_head
+check $((phase1 + 1)) "$sent" header_checks
 
 echo
 echo "e2e: $sent messages sent ($by_smtp over SMTP, $by_sendmail with sendmail), $(delivered) copies delivered"
 echo "e2e: Postfix warnings: $(grep -c 'warning:' "$work/maillog" || true) ($(grep -c 'warning:.*milter' "$work/maillog" || true) about the milter)"
 grep 'warning:' "$work/maillog" | head -5 || true
-echo "e2e: triage log: $(grep -c 'routed' "$work/triage.log" || true) routed, $(grep -c 'removed inbound' "$work/triage.log" || true) with forged headers removed"
+echo "e2e: triage log (phase 1): $routed_by_milter messages routed, $forged_removed with forged X-Triage-* headers removed"
 if [ "$failures" -gt 0 ]; then
   echo "e2e: $failures check(s) FAILED"
   KEEP=1

@@ -670,8 +670,13 @@ impl Mta {
 
     /// Negotiates as Postfix 3 does (version 6, every action and step offered).
     async fn negotiate(&mut self) -> Vec<u8> {
+        self.negotiate_offering(0x1ff).await
+    }
+
+    /// Negotiates offering only `actions` (SMFIF_* bits).
+    async fn negotiate_offering(&mut self, actions: u32) -> Vec<u8> {
         let mut data = 6u32.to_be_bytes().to_vec();
-        data.extend(0x1ffu32.to_be_bytes());
+        data.extend(actions.to_be_bytes());
         data.extend(0x1f_ffffu32.to_be_bytes());
         self.send(b'O', &data).await;
         let (cmd, reply) = self.recv().await.expect("a negotiation reply");
@@ -681,8 +686,22 @@ impl Mta {
 
     /// Sends one message (headers as `(name, value)`), returns the end-of-message replies.
     async fn message(&mut self, headers: &[(&str, &str)], body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        self.message_to(&[], headers, body).await
+    }
+
+    /// Sends one message to envelope recipients `rcpts`.
+    async fn message_to(
+        &mut self,
+        rcpts: &[&str],
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Vec<(u8, Vec<u8>)> {
         self.send(b'M', b"<a@example.com>\0").await;
         assert_eq!(self.recv().await.unwrap().0, b'c');
+        for rcpt in rcpts {
+            self.send(b'R', format!("{rcpt}\0").as_bytes()).await;
+            assert_eq!(self.recv().await.unwrap().0, b'c');
+        }
         for (name, value) in headers {
             self.send(b'L', format!("{name}\0{value}\0").as_bytes()).await;
             assert_eq!(self.recv().await.unwrap().0, b'c');
@@ -691,6 +710,41 @@ impl Mta {
         assert_eq!(self.recv().await.unwrap().0, b'c');
         self.send(b'B', body).await;
         assert_eq!(self.recv().await.unwrap().0, b'c');
+        self.send(b'E', b"").await;
+        let mut replies = Vec::new();
+        loop {
+            let reply = self.recv().await.expect("end-of-message replies");
+            let last = reply.0 == b'c';
+            replies.push(reply);
+            if last {
+                return replies;
+            }
+        }
+    }
+
+    /// Sends one message with its body in chunks of at most 64 KiB, as MTAs do; body chunks the
+    /// milter skips are not sent.
+    async fn message_chunked(&mut self, headers: &[Field], body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+        self.send(b'M', b"<a@example.com>\0").await;
+        assert_eq!(self.recv().await.unwrap().0, b'c');
+        for (name, value) in headers {
+            let mut data = name.clone();
+            data.push(0);
+            data.extend_from_slice(value);
+            data.push(0);
+            self.send(b'L', &data).await;
+            assert_eq!(self.recv().await.unwrap().0, b'c');
+        }
+        self.send(b'N', b"").await;
+        assert_eq!(self.recv().await.unwrap().0, b'c');
+        for chunk in body.chunks(65_535) {
+            self.send(b'B', chunk).await;
+            match self.recv().await.unwrap().0 {
+                b'c' => {}
+                b's' => break,
+                other => panic!("unexpected reply {other} to a body chunk"),
+            }
+        }
         self.send(b'E', b"").await;
         let mut replies = Vec::new();
         loop {
@@ -749,6 +803,191 @@ async fn negotiation_answers_version_6_and_asks_for_what_it_uses() {
     ] {
         assert_eq!(steps & flag, 0, "{name} in {steps:#x}");
     }
+    server.stop().await;
+}
+
+/// A header field's name and value, as bytes.
+type Field = (Vec<u8>, Vec<u8>);
+
+/// Splits a raw message as an MTA hands it to a milter: a leading mbox `From ` line dropped
+/// (as Postfix's sendmail(1) drops it; it is a mailbox artefact, not part of the message),
+/// header fields until the first empty line (a folded line joins its field with a newline, as
+/// Postfix sends it; a line that is not a field ends the header), then the body with CRLF line
+/// ends.
+fn as_mta_sends(raw: &[u8]) -> (Vec<Field>, Vec<u8>) {
+    let mut headers: Vec<Field> = Vec::new();
+    let mut offset = 0;
+    if raw.starts_with(b"From ") {
+        offset = raw.iter().position(|&b| b == b'\n').map_or(raw.len(), |i| i + 1);
+    }
+    let is_name = |n: &[u8]| !n.is_empty() && n.iter().all(|&b| (b'!'..=b'~').contains(&b) && b != b':');
+    while offset < raw.len() {
+        let end = raw[offset..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(raw.len(), |i| offset + i + 1);
+        let line = raw[offset..end].strip_suffix(b"\n").unwrap_or(&raw[offset..end]);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            offset = end;
+            break;
+        }
+        if matches!(line[0], b' ' | b'\t') && !headers.is_empty() {
+            let value = &mut headers.last_mut().unwrap().1;
+            value.push(b'\n');
+            value.extend_from_slice(line);
+        } else if let Some(colon) = line.iter().position(|&b| b == b':')
+            && is_name(&line[..colon])
+        {
+            let value = &line[colon + 1..];
+            let start = value
+                .iter()
+                .position(|b| !matches!(b, b' ' | b'\t'))
+                .unwrap_or(value.len());
+            headers.push((line[..colon].to_vec(), value[start..].to_vec()));
+        } else {
+            break;
+        }
+        offset = end;
+    }
+    let mut body = Vec::with_capacity(raw.len() - offset + 1024);
+    for line in raw[offset..].split_inclusive(|&b| b == b'\n') {
+        match line.strip_suffix(b"\n") {
+            Some(l) => {
+                body.extend_from_slice(l.strip_suffix(b"\r").unwrap_or(l));
+                body.extend_from_slice(b"\r\n");
+            }
+            None => body.extend_from_slice(line),
+        }
+    }
+    (headers, body)
+}
+
+/// The messages of the public corpus (thousands of real emails written by third parties,
+/// hostile ones included), sent as an MTA sends it on one connection, are tagged with the
+/// verdict `triage classify` gives for the file. One file in eight by default (a debug build
+/// takes minutes for all); `TRIAGE_MILTER_CORPUS=all` sends every one. Skipped when the shared
+/// corpus is absent.
+#[tokio::test]
+async fn the_public_corpus_gets_the_verdict_classify_gives_through_the_milter() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/public/emails");
+    if !root.exists() {
+        eprintln!(
+            "skipped: {} is absent (public corpus of the shared folder)",
+            root.display()
+        );
+        return;
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let step = if std::env::var("TRIAGE_MILTER_CORPUS").is_ok_and(|v| v == "all") {
+        1
+    } else {
+        8
+    };
+    let files: Vec<PathBuf> = files.into_iter().step_by(step).collect();
+    let expected = tokio::task::spawn_blocking({
+        let files = files.clone();
+        move || classify(&files)
+    })
+    .await
+    .unwrap();
+    let server = milter_server(Config::default()).await;
+    let mut mta = Mta::connect(&server).await;
+    mta.negotiate().await;
+    let started = Instant::now();
+    let (mut same, mut oversized, mut differ) = (0, 0, Vec::new());
+    for (file, verdict) in files.iter().zip(&expected) {
+        let raw = std::fs::read(file).unwrap();
+        let (headers, body) = as_mta_sends(&raw);
+        let replies = mta.message_chunked(&headers, &body).await;
+        let Some(v) = verdict else {
+            // Refused by classify: larger than max_message_bytes; the milter says so.
+            assert!(added(&replies, NOTE).is_some(), "{}", file.display());
+            oversized += 1;
+            continue;
+        };
+        let got = [QUEUE, CONFIDENCE, DESTINATION, NEEDS_REVIEW, RULESET].map(|h| added(&replies, h));
+        let want = [
+            v["queue"].as_str().map(str::to_string),
+            Some(v["confidence"].to_string()),
+            v["destination"].as_str().map(str::to_string),
+            Some(v["needs_review"].to_string()),
+            v["ruleset_version"].as_str().map(str::to_string),
+        ];
+        if got == want {
+            same += 1;
+        } else {
+            differ.push(format!("{}: milter {got:?}, classify {want:?}", file.display()));
+        }
+    }
+    eprintln!(
+        "public corpus through the milter (1 file in {step}): {same} tagged as classify tags them, {oversized} over the size limit (noted), {} differ, in {:?}",
+        differ.len(),
+        started.elapsed()
+    );
+    assert!(differ.is_empty(), "{differ:#?}");
+    assert!(same * step > 6000, "only {same} messages");
+    server.stop().await;
+}
+
+/// In routing mode, an MTA that does not let filters edit recipients gets its messages tagged
+/// but not routed, and no header claiming a route; one that does gets the recipient edits.
+#[tokio::test]
+async fn routing_needs_an_mta_that_allows_recipient_edits() {
+    let config = Config {
+        milter: Settings {
+            route: Some(Route::new(["support@example.com"])),
+            ..Settings::default()
+        },
+        ..Config::default()
+    };
+    let server = milter_server(config).await;
+    let headers = [("Subject", "Abmahnung erhalten"), ("From", "a@example.de")];
+    let body = b"Wir haben eine Abmahnung wegen unserer AGB erhalten.\r\n";
+
+    let mut mta = Mta::connect(&server).await;
+    let reply = mta.negotiate_offering(0x01 | 0x10).await;
+    assert_eq!(u32::from_be_bytes(reply[4..8].try_into().unwrap()), 0x11);
+    let replies = mta.message_to(&["<support@example.com>"], &headers, body).await;
+    assert_eq!(added(&replies, QUEUE).as_deref(), Some("legal"));
+    assert_eq!(added(&replies, ORIGINAL_RECIPIENT), None);
+    assert!(
+        !replies.iter().any(|(cmd, _)| matches!(cmd, b'+' | b'-')),
+        "{replies:?}"
+    );
+
+    let mut mta = Mta::connect(&server).await;
+    let reply = mta.negotiate().await;
+    assert_eq!(
+        u32::from_be_bytes(reply[4..8].try_into().unwrap()),
+        0x1d,
+        "headers and recipients"
+    );
+    let replies = mta.message_to(&["<support@example.com>"], &headers, body).await;
+    assert!(
+        replies.contains(&(b'-', b"<support@example.com>\0".to_vec())),
+        "{replies:?}"
+    );
+    assert!(
+        replies.contains(&(b'+', b"<shop@trustedshops.com>\0".to_vec())),
+        "{replies:?}"
+    );
+    assert_eq!(
+        added(&replies, ORIGINAL_RECIPIENT).as_deref(),
+        Some("support@example.com")
+    );
     server.stop().await;
 }
 

@@ -29,7 +29,7 @@ pub struct Collected {
     truncated: bool,
     /// Inbound `X-Triage-*` headers: the name as received and how many times it occurred
     /// (names compared without regard to case, as the MTA does).
-    forged: Vec<(String, u32)>,
+    forged: Vec<(Vec<u8>, u32)>,
     /// Forged names beyond [`MAX_FORGED_NAMES`] that could not be tracked.
     forged_untracked: u32,
     recipients: Vec<String>,
@@ -60,18 +60,21 @@ impl Collected {
     /// One header, in the order received. `X-Triage-*` headers are also recorded for removal;
     /// they stay in the message that is classified, as they do for `triage classify` on the
     /// same file, so both give the same verdict.
-    pub fn header(&mut self, name: &str, value: &str) {
+    ///
+    /// Bytes are kept as the MTA sent them (8-bit header text included), so the message
+    /// classified is the message received.
+    pub fn header(&mut self, name: &[u8], value: &[u8]) {
         if is_triage_header(name) {
             let tracked = self.forged.len();
             match self.forged.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(name)) {
                 Some((_, count)) => *count = count.saturating_add(1),
-                None if tracked < MAX_FORGED_NAMES => self.forged.push((name.to_string(), 1)),
+                None if tracked < MAX_FORGED_NAMES => self.forged.push((name.to_vec(), 1)),
                 None => self.forged_untracked = self.forged_untracked.saturating_add(1),
             }
         }
-        self.push(name.as_bytes());
+        self.push(name);
         self.push(b": ");
-        self.push(value.as_bytes());
+        self.push(value);
         self.push(b"\r\n");
     }
 
@@ -128,7 +131,7 @@ impl Collected {
     }
 
     /// Inbound `X-Triage-*` headers: name as received, occurrences.
-    pub fn forged(&self) -> &[(String, u32)] {
+    pub fn forged(&self) -> &[(Vec<u8>, u32)] {
         &self.forged
     }
 
@@ -150,8 +153,8 @@ mod tests {
     #[test]
     fn headers_and_body_rebuild_the_message() {
         let mut c = Collected::new(1024);
-        c.header("Subject", "Rechnung");
-        c.header("From", "a@b.de");
+        c.header(b"Subject", b"Rechnung");
+        c.header(b"From", b"a@b.de");
         c.end_of_headers();
         assert!(c.body(b"Hallo\r\n"));
         assert_eq!(c.raw(), b"Subject: Rechnung\r\nFrom: a@b.de\r\n\r\nHallo\r\n");
@@ -161,16 +164,16 @@ mod tests {
     #[test]
     fn triage_headers_are_counted_by_name() {
         let mut c = Collected::new(1024);
-        c.header("X-Triage-Queue", "legal");
-        c.header("Subject", "x");
-        c.header("x-triage-queue", "legal");
-        c.header("X-TRIAGE-Destination", "evil@example.com");
-        c.header("X-Triaged", "not ours");
+        c.header(b"X-Triage-Queue", b"legal");
+        c.header(b"Subject", b"x");
+        c.header(b"x-triage-queue", b"legal");
+        c.header(b"X-TRIAGE-Destination", b"evil@example.com");
+        c.header(b"X-Triaged", b"not ours");
         assert_eq!(
             c.forged(),
             [
-                ("X-Triage-Queue".to_string(), 2),
-                ("X-TRIAGE-Destination".to_string(), 1)
+                (b"X-Triage-Queue".to_vec(), 2),
+                (b"X-TRIAGE-Destination".to_vec(), 1)
             ]
         );
         assert!(c.raw().starts_with(b"X-Triage-Queue: legal\r\nSubject: x\r\n"));
@@ -179,7 +182,7 @@ mod tests {
     #[test]
     fn the_message_is_cut_at_the_limit_and_says_so() {
         let mut c = Collected::new(40);
-        c.header("Subject", "x");
+        c.header(b"Subject", b"x");
         c.end_of_headers();
         assert!(c.body(&[b'a'; 20]));
         assert!(!c.is_truncated());
@@ -203,7 +206,7 @@ mod tests {
     fn bookkeeping_is_bounded() {
         let mut c = Collected::new(16);
         for i in 0..(MAX_FORGED_NAMES + 10) {
-            c.header(&format!("X-Triage-{i}"), "x");
+            c.header(format!("X-Triage-{i}").as_bytes(), b"x");
         }
         assert_eq!(c.forged().len(), MAX_FORGED_NAMES);
         assert_eq!(c.forged_untracked(), 10);

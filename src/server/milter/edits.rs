@@ -42,8 +42,8 @@ pub const ORIGINAL_RECIPIENT: &str = "X-Triage-Original-Recipient";
 pub const PREFIX: &str = "X-Triage-";
 
 /// True for a header name triage owns (`X-Triage-*`, in any case).
-pub fn is_triage_header(name: &str) -> bool {
-    name.len() >= PREFIX.len() && name.as_bytes()[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
+pub fn is_triage_header(name: &[u8]) -> bool {
+    name.len() >= PREFIX.len() && name[..PREFIX.len()].eq_ignore_ascii_case(PREFIX.as_bytes())
 }
 
 /// How classification of one message ended.
@@ -121,7 +121,7 @@ pub enum Edit {
     /// Delete the `index`th (from 1) header called `name`.
     DeleteHeader {
         /// The name as received.
-        name: String,
+        name: Vec<u8>,
         /// Its occurrence among headers of that name.
         index: u32,
     },
@@ -247,7 +247,7 @@ mod tests {
         for r in recipients {
             m.recipient(r);
         }
-        m.header("Subject", "Rechnung");
+        m.header(b"Subject", b"Rechnung");
         m.end_of_headers();
         m.body(b"Hallo");
         m
@@ -291,12 +291,12 @@ mod tests {
     #[test]
     fn forged_headers_are_deleted_last_first_before_anything_is_added() {
         let mut m = Collected::new(1024);
-        m.header("X-Triage-Queue", "legal");
-        m.header("x-triage-queue", "legal");
-        m.header("X-Triage-Destination", "evil@example.com");
+        m.header(b"X-Triage-Queue", b"legal");
+        m.header(b"x-triage-queue", b"legal");
+        m.header(b"X-Triage-Destination", b"evil@example.com");
         let edits = plan(&m, &Outcome::NotClassified(Reason::Overloaded), None);
         let del = |name: &str, index| Edit::DeleteHeader {
-            name: name.into(),
+            name: name.as_bytes().to_vec(),
             index,
         };
         assert_eq!(
@@ -333,7 +333,7 @@ mod tests {
     fn a_truncated_message_is_tagged_with_a_note_and_never_routed() {
         let mut m = Collected::new(32);
         m.recipient("<support@example.com>");
-        m.header("Subject", "Rechnung");
+        m.header(b"Subject", b"Rechnung");
         m.end_of_headers();
         m.body(&[b'x'; 100]);
         let v = verdict("contract", "contract@example.com", 0.99, false);
@@ -411,11 +411,11 @@ mod tests {
 
     #[test]
     fn triage_headers_are_recognised_in_any_case() {
-        assert!(is_triage_header("X-Triage-Queue"));
-        assert!(is_triage_header("x-triage-anything"));
-        assert!(is_triage_header("X-TRIAGE-"));
-        assert!(!is_triage_header("X-Triaged"));
-        assert!(!is_triage_header("X-Tri"));
-        assert!(!is_triage_header("Subject"));
+        assert!(is_triage_header(b"X-Triage-Queue"));
+        assert!(is_triage_header(b"x-triage-anything"));
+        assert!(is_triage_header(b"X-TRIAGE-"));
+        assert!(!is_triage_header(b"X-Triaged"));
+        assert!(!is_triage_header(b"X-Tri"));
+        assert!(!is_triage_header(b"Subject"));
     }
 }

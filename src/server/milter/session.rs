@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use bytes::BytesMut;
 use miltr_common::actions::{Action, Continue, Skip};
 use miltr_common::commands::{Body, Header, Macro, Mail, Recipient};
+use miltr_common::encoding::Writable;
 use miltr_common::modifications::ModificationResponse;
 use miltr_common::modifications::headers::{AddHeader, ChangeHeader};
 use miltr_common::modifications::recipients::{AddRecipient, DeleteRecipient};
@@ -59,11 +61,13 @@ impl Shared {
             Ok(Ok(Ok(Ok(verdict)))) => Outcome::Classified(verdict),
             Err(_) => Outcome::NotClassified(Reason::Timeout(self.timeout)),
             Ok(Err(e)) => {
-                warn!(error = %e, "milter: classification failed");
+                // The detail may quote message text (a panic message): debug level only.
+                warn!("milter: classification failed (a bug in triage)");
+                debug!(error = %e, "milter: classification failed");
                 Outcome::NotClassified(Reason::Internal)
             }
             Ok(Ok(Err(_panic))) => {
-                warn!("milter: classification panicked");
+                warn!("milter: classification panicked (a bug in triage)");
                 Outcome::NotClassified(Reason::Internal)
             }
             Ok(Ok(Ok(Err(e)))) => {
@@ -81,6 +85,8 @@ pub(super) struct Session {
     between_messages: Arc<AtomicBool>,
     /// The MTA accepts "skip" for body chunks beyond the limit.
     can_skip: bool,
+    /// Routing mode is on and the MTA lets triage edit recipients.
+    can_route: bool,
     /// The MTA's queue id (macro `i`), for logs.
     queue_id: Option<String>,
     message: Collected,
@@ -93,6 +99,7 @@ impl Session {
             shared,
             between_messages,
             can_skip: false,
+            can_route: false,
             queue_id: None,
             message: Collected::new(limit),
         }
@@ -160,6 +167,11 @@ impl Milter for Session {
             );
         }
         self.can_skip = ours.protocol.contains(Protocol::SMFIP_SKIP);
+        let recipients = Capability::SMFIF_ADDRCPT | Capability::SMFIF_DELRCPT;
+        self.can_route = self.shared.route.is_some() && ours.capabilities.contains(recipients);
+        if self.shared.route.is_some() && !self.can_route {
+            warn!("milter: the MTA does not allow recipient edits; messages are tagged, not routed");
+        }
         Ok(ours)
     }
 
@@ -197,7 +209,13 @@ impl Milter for Session {
 
     async fn header(&mut self, header: Header) -> Result<Action, Infallible> {
         self.in_message();
-        self.message.header(&header.name(), &header.value());
+        // The header's bytes as sent (`name()`/`value()` would replace 8-bit text).
+        let mut wire = BytesMut::with_capacity(header.len());
+        header.write(&mut wire);
+        let mut fields = wire[..].split(|&b| b == 0);
+        let name = fields.next().unwrap_or_default();
+        let value = fields.next().unwrap_or_default();
+        self.message.header(name, value);
         cont()
     }
 
@@ -243,7 +261,8 @@ impl Milter for Session {
                 warn!(queue_id, %reason, "milter: message passed unclassified");
             }
         }
-        let plan = edits::plan(&message, &outcome, self.shared.route.as_ref());
+        let route = self.shared.route.as_ref().filter(|_| self.can_route);
+        let plan = edits::plan(&message, &outcome, route);
         log_edits(&queue_id, &message, &plan);
         Ok(response(plan))
     }
@@ -293,9 +312,7 @@ fn response(plan: Vec<Edit>) -> ModificationResponse {
     for edit in plan {
         match edit {
             // An empty value deletes the header.
-            Edit::DeleteHeader { name, index } => {
-                builder.push(ChangeHeader::new(index, name.as_bytes(), b""))
-            }
+            Edit::DeleteHeader { name, index } => builder.push(ChangeHeader::new(index, &name, b"")),
             Edit::AddHeader { name, value } => {
                 builder.push(AddHeader::new(name.as_bytes(), value.as_bytes()))
             }
