@@ -21,6 +21,7 @@ pub mod score;
 pub use matcher::CompileError;
 use matcher::{Matcher, TermHit};
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::intake::{Input, intake};
 use crate::mail::Limits;
 use crate::message::Message;
@@ -133,11 +134,28 @@ impl Engine {
         verdict
     }
 
+    /// Classifies one message, stopping with [`Cancelled`] soon after `cancel` is set: it is
+    /// checked between the scans of the fields, each bounded by the size of its text.
+    pub fn classify_with(&self, id: &str, message: &Message, cancel: &Cancel) -> Result<Verdict, Cancelled> {
+        self.classify_checked(id, message, cancel)
+            .map(|(verdict, _)| verdict)
+    }
+
     /// Classifies one message and also returns the rules that fired, for explanations.
     pub fn classify_detailed(&self, id: &str, message: &Message) -> (Verdict, Vec<Fired>) {
+        self.classify_checked(id, message, &Cancel::never())
+            .expect("a flag that is never set cannot cancel")
+    }
+
+    fn classify_checked(
+        &self,
+        id: &str,
+        message: &Message,
+        cancel: &Cancel,
+    ) -> Result<(Verdict, Vec<Fired>), Cancelled> {
         let prepared = prepare(message);
         let language = language_of(message);
-        let hits = self.scan(&prepared);
+        let hits = self.scan(&prepared, cancel)?;
         let fired = self.evaluate(&hits, &prepared, language.as_deref());
 
         let rs = &self.ruleset;
@@ -189,7 +207,7 @@ impl Engine {
             ruleset_version: rs.version.clone(),
             notes: message.notes.clone(),
         };
-        (verdict, fired)
+        Ok((verdict, fired))
     }
 
     /// Runs every example of the ruleset.
@@ -213,9 +231,10 @@ impl Engine {
             .collect()
     }
 
-    fn scan(&self, prepared: &Prepared<'_>) -> Vec<TermHit> {
+    fn scan(&self, prepared: &Prepared<'_>, cancel: &Cancel) -> Result<Vec<TermHit>, Cancelled> {
         let mut hits = Vec::new();
         for field in Field::ALL {
+            cancel.check()?;
             let text = &prepared.texts[field as usize];
             if field == Field::Headers {
                 // Line by line, so hits know their header and regexes anchor per header.
@@ -232,7 +251,7 @@ impl Engine {
         // One hit per term, field and header is all the scoring needs: keep the first.
         hits.sort_unstable_by_key(|h| (h.term, h.field, h.header, h.start));
         hits.dedup_by_key(|h| (h.term, h.field, h.header));
-        hits
+        Ok(hits)
     }
 
     fn evaluate(&self, hits: &[TermHit], prepared: &Prepared<'_>, language: Option<&str>) -> Vec<Fired> {
