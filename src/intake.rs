@@ -22,6 +22,7 @@
 //! - **Headers.** A ticket's headers are kept in name order as given; an email's in the order
 //!   received.
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::mail::{self, Limits, ParseError};
 use crate::message::{Message, Ticket};
 
@@ -67,6 +68,9 @@ pub enum IntakeError {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The caller cancelled (see [`intake_with`]).
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
 }
 
 /// Turns `input` into the message the engine classifies, under `limits`, with the caller's
@@ -76,6 +80,17 @@ pub enum IntakeError {
 /// [`IntakeError::TooLarge`] when the input is over [`Limits::max_message_bytes`]. Malformed
 /// mail is never an error: it is read as well as it can be, with notes.
 pub fn intake(input: Input<'_>, hint: Option<&str>, limits: &Limits) -> Result<Message, IntakeError> {
+    intake_with(input, hint, limits, &Cancel::never())
+}
+
+/// [`intake`], stopping with [`IntakeError::Cancelled`] soon after `cancel` is set (checked
+/// between the stages listed in the module's documentation).
+pub fn intake_with(
+    input: Input<'_>,
+    hint: Option<&str>,
+    limits: &Limits,
+    cancel: &Cancel,
+) -> Result<Message, IntakeError> {
     let size = input.size();
     if size > limits.max_message_bytes {
         return Err(IntakeError::TooLarge {
@@ -85,8 +100,9 @@ pub fn intake(input: Input<'_>, hint: Option<&str>, limits: &Limits) -> Result<M
     }
     let (mut message, own) = match input {
         Input::Raw(raw) => (
-            mail::parse(raw, limits).map_err(|e| match e {
+            mail::parse_with(raw, limits, cancel).map_err(|e| match e {
                 ParseError::TooLarge { size, limit } => IntakeError::TooLarge { size, limit },
+                ParseError::Cancelled(c) => IntakeError::Cancelled(c),
             })?,
             None,
         ),

@@ -14,6 +14,7 @@
 //! Nothing here knows about gRPC; the server is an adapter over this library.
 
 pub mod calibrate;
+pub mod cancel;
 pub mod engine;
 pub mod intake;
 pub mod learn;

@@ -23,6 +23,7 @@ pub use matcher::CompileError;
 use matcher::{Matcher, TermHit};
 use structure::{Context, CueHit, Spans};
 
+use crate::cancel::{Cancel, Cancelled};
 use crate::intake::{Input, intake};
 use crate::mail::Limits;
 use crate::message::Message;
@@ -214,6 +215,12 @@ impl Engine {
         verdict
     }
 
+    /// Classifies one message, stopping with [`Cancelled`] soon after `cancel` is set: it is
+    /// checked between the scans of the fields, each bounded by the size of its text.
+    pub fn classify_with(&self, id: &str, message: &Message, cancel: &Cancel) -> Result<Verdict, Cancelled> {
+        self.checked(id, message, cancel).map(|d| d.verdict)
+    }
+
     /// Classifies one message and also returns the rules that fired, for explanations.
     pub fn classify_detailed(&self, id: &str, message: &Message) -> (Verdict, Vec<Fired>) {
         let d = self.detailed(id, message);
@@ -222,10 +229,16 @@ impl Engine {
 
     /// Classifies one message and returns everything the engine saw (see [`Detailed`]).
     pub fn detailed(&self, id: &str, message: &Message) -> Detailed {
+        self.checked(id, message, &Cancel::never())
+            .expect("a flag that is never set cannot cancel")
+    }
+
+    /// [`Engine::detailed`], stopping with [`Cancelled`] soon after `cancel` is set.
+    fn checked(&self, id: &str, message: &Message, cancel: &Cancel) -> Result<Detailed, Cancelled> {
         let prepared = prepare(message);
         let language = language_of(message);
         let reply_subject = structure::is_reply_subject(&message.subject);
-        let mut hits = self.scan(&prepared);
+        let mut hits = self.scan(&prepared, cancel)?;
         let mut subject = self.spans(&hits, Field::Subject, &prepared);
         // The subject already counts 1.5 as the sender's own summary: only its negated scopes
         // matter, not whether it asks.
@@ -353,7 +366,7 @@ impl Engine {
             ruleset_version: rs.version.clone(),
             notes: message.notes.clone(),
         };
-        Detailed {
+        Ok(Detailed {
             verdict,
             fired,
             signals,
@@ -361,7 +374,7 @@ impl Engine {
             subject,
             body,
             features,
-        }
+        })
     }
 
     /// Runs every example of the ruleset.
@@ -385,9 +398,10 @@ impl Engine {
             .collect()
     }
 
-    fn scan(&self, prepared: &Prepared<'_>) -> Vec<TermHit> {
+    fn scan(&self, prepared: &Prepared<'_>, cancel: &Cancel) -> Result<Vec<TermHit>, Cancelled> {
         let mut hits = Vec::new();
         for field in Field::ALL {
+            cancel.check()?;
             let text = &prepared.texts[field as usize];
             if field == Field::Headers {
                 // Line by line, so hits know their header and regexes anchor per header.
@@ -401,7 +415,8 @@ impl Engine {
                 self.matcher.scan(field, text, 0, 0, &mut hits);
             }
         }
-        hits
+        // Deduplicated after each hit has its context (see `contextualise`).
+        Ok(hits)
     }
 
     /// The request sentences and negated scopes of one field, from the cues found in it.

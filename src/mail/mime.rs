@@ -17,10 +17,12 @@ use mail_parser::{
 };
 
 use super::{Limits, cut, encoded, html, quote};
+use crate::cancel::Cancel;
 use crate::message::Message;
 
-/// Parses `raw` as a MIME message; `None` when mail-parser finds no headers at all.
-pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
+/// Parses `raw` as a MIME message; `None` when mail-parser finds no headers at all. Parts are
+/// no longer read once `cancel` is set (the caller then discards the message).
+pub fn parse(raw: &[u8], limits: &Limits, cancel: &Cancel) -> Option<Message> {
     // Unknown headers come back raw (0.11.9 ignores `default_header_text` unless a header map
     // is configured), so `header_value` decodes their encoded words itself.
     let parsed = MessageParser::new().parse(raw)?;
@@ -42,6 +44,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
     };
     let mut walk = Walk {
         limits,
+        cancel,
         body: String::new(),
         quoted: String::new(),
         attachments: Vec::new(),
@@ -49,6 +52,9 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
         parts: 0,
     };
     walk.part(&parsed, 0, 0, false);
+    if cancel.is_cancelled() {
+        return Some(message);
+    }
     let zones = quote::split(&walk.body);
     message.body = zones.new_text;
     message.signature = zones.signature;
@@ -65,6 +71,7 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Option<Message> {
 /// State of the walk over the part tree.
 struct Walk<'l> {
     limits: &'l Limits,
+    cancel: &'l Cancel,
     body: String,
     quoted: String,
     attachments: Vec<String>,
@@ -77,6 +84,9 @@ impl Walk<'_> {
         let Some(part) = msg.parts.get(id) else {
             return;
         };
+        if self.cancel.is_cancelled() {
+            return;
+        }
         self.parts += 1;
         if self.parts > self.limits.max_parts {
             self.note_once(format!(

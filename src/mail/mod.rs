@@ -16,6 +16,7 @@ pub mod quote;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use crate::cancel::Cancel;
 use crate::message::Message;
 
 /// Bounds on what one message may cost. Beyond them input is truncated (with a note in the
@@ -61,11 +62,21 @@ pub enum ParseError {
         /// The limit.
         limit: usize,
     },
+    /// The caller cancelled the parse (see [`parse_with`]).
+    #[error(transparent)]
+    Cancelled(#[from] crate::cancel::Cancelled),
 }
 
 /// Parses raw bytes as received: an email when they start with a header block, plain text
 /// otherwise. Invalid UTF-8 is replaced, never fatal.
 pub fn parse(raw: &[u8], limits: &Limits) -> Result<Message, ParseError> {
+    parse_with(raw, limits, &Cancel::never())
+}
+
+/// [`parse`], stopping with [`ParseError::Cancelled`] soon after `cancel` is set: it is
+/// checked between the stages (pre-scan, MIME parse, each part, zone split), each bounded by
+/// `limits` (see [`crate::intake`] for the bound of each).
+pub fn parse_with(raw: &[u8], limits: &Limits, cancel: &Cancel) -> Result<Message, ParseError> {
     if raw.len() > limits.max_message_bytes {
         return Err(ParseError::TooLarge {
             size: raw.len(),
@@ -85,9 +96,11 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<Message, ParseError> {
             None => raw,
         };
         let (input, mut notes) = guard::prescan(raw, limits);
+        cancel.check()?;
         // mail-parser promises not to panic; this is the last line of defence should it (or our
         // walk over its output) ever do so on some input nobody foresaw.
-        let parsed = catch_unwind(AssertUnwindSafe(|| mime::parse(input, limits)));
+        let parsed = catch_unwind(AssertUnwindSafe(|| mime::parse(input, limits, cancel)));
+        cancel.check()?;
         let mut message = match parsed {
             Ok(Some(message)) => message,
             Ok(None) => plain::parse(raw),

@@ -19,8 +19,9 @@ use tokio_stream::StreamExt;
 
 use super::auth::Tokens;
 use super::classifier::Classifier;
+use crate::cancel::Cancel;
 use crate::engine::Engine;
-use crate::intake::{Input, IntakeError, intake};
+use crate::intake::{Input, IntakeError, intake_with};
 use crate::mail::Limits;
 use crate::message::Ticket;
 use crate::verdict::Verdict;
@@ -137,9 +138,9 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Bod
         }
     };
     let size = body.len();
-    let work = state
-        .classifier
-        .run(size, permit, move |engine, limits| webhook(&body, engine, limits));
+    let work = state.classifier.run(size, permit, move |engine, limits, cancel| {
+        webhook(&body, engine, limits, cancel)
+    });
     let outcome = match tokio::time::timeout_at((started + patience).into(), work).await {
         Ok(outcome) => outcome,
         Err(_) => {
@@ -192,7 +193,12 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
 }
 
 /// The webhook's work, off the reactor for large bodies: JSON, base64, the intake, the engine.
-fn webhook(body: &[u8], engine: &Engine, limits: &Limits) -> Result<Verdict, (StatusCode, String)> {
+fn webhook(
+    body: &[u8],
+    engine: &Engine,
+    limits: &Limits,
+    cancel: &Cancel,
+) -> Result<Verdict, (StatusCode, String)> {
     let request: WebhookRequest =
         serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
     let ticket = &request.ticket;
@@ -212,8 +218,12 @@ fn webhook(body: &[u8], engine: &Engine, limits: &Limits) -> Result<Verdict, (St
         }
         None => (Input::Ticket(ticket), None),
     };
-    let message = intake(input, hint, limits).map_err(|e| match e {
-        IntakeError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
+    let cancelled = |e: &dyn std::fmt::Display| (StatusCode::GATEWAY_TIMEOUT, e.to_string());
+    let message = intake_with(input, hint, limits, cancel).map_err(|e| match e {
+        IntakeError::Cancelled(_) => cancelled(&e),
+        _ => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
     })?;
-    Ok(engine.classify(&ticket.id, &message))
+    engine
+        .classify_with(&ticket.id, &message, cancel)
+        .map_err(|e| cancelled(&e))
 }

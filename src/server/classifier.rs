@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::state::Rules;
+use crate::cancel::Cancel;
 use crate::engine::Engine;
 use crate::mail::Limits;
 
@@ -30,6 +31,24 @@ pub struct Failed(pub String);
 /// client left still counts until its work has stopped.
 #[derive(Debug, Clone)]
 pub struct CallPermit(#[allow(dead_code)] Arc<OwnedSemaphorePermit>);
+
+/// Counts a classification in `triage_classifications_running` while its work runs, on the
+/// async workers or the blocking pool, whether or not anybody still waits for it.
+#[derive(Debug)]
+struct Running;
+
+impl Running {
+    fn enter() -> Running {
+        metrics::gauge!("triage_classifications_running").increment(1.0);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        metrics::gauge!("triage_classifications_running").decrement(1.0);
+    }
+}
 
 /// The ruleset, limits and permits shared by every interface.
 #[derive(Debug, Clone)]
@@ -88,24 +107,37 @@ impl Classifier {
     }
 
     /// Runs `work` with the engine serving now: inline when the input is at most
-    /// [`INLINE_BYTES`] (cheaper than a thread hop), on the blocking pool otherwise. The work
-    /// holds `permit` until it ends, even when the caller stops waiting for it.
+    /// [`INLINE_BYTES`] (cheaper than a thread hop), on the blocking pool otherwise.
+    ///
+    /// When the returned future is dropped before the work ends (the client cancelled, the
+    /// deadline passed), the [`Cancel`] handed to the work is set: the work checks it between
+    /// stages and stops, freeing its input. Until it has stopped it holds `permit`, so work
+    /// nobody waits for still counts against `--max-concurrency`.
     pub async fn run<T: Send + 'static>(
         &self,
         size: usize,
         permit: CallPermit,
-        work: impl FnOnce(&Engine, &Limits) -> T + Send + 'static,
+        work: impl FnOnce(&Engine, &Limits, &Cancel) -> T + Send + 'static,
     ) -> Result<T, Failed> {
         let loaded = self.rules.current();
         let limits = self.limits;
+        let running = Running::enter();
         if size <= INLINE_BYTES {
-            return Ok(work(&loaded.engine, &limits));
+            return Ok(work(&loaded.engine, &limits, &Cancel::never()));
         }
-        tokio::task::spawn_blocking(move || {
+        let (cancel, guard) = Cancel::on_drop();
+        let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            work(&loaded.engine, &limits)
+            let _running = running;
+            let result = work(&loaded.engine, &limits, &cancel);
+            if cancel.is_cancelled() {
+                metrics::counter!("triage_classifications_cancelled_total").increment(1);
+            }
+            result
         })
         .await
-        .map_err(|e| Failed(e.to_string()))
+        .map_err(|e| Failed(e.to_string()));
+        guard.disarm();
+        result
     }
 }

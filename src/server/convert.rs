@@ -3,7 +3,8 @@
 use tonic::Status;
 
 use super::pb;
-use crate::intake::{Input, IntakeError, intake};
+use crate::cancel::Cancel;
+use crate::intake::{Input, IntakeError, intake_with};
 use crate::mail::Limits;
 use crate::message::{Message, Ticket};
 use crate::verdict::{Hit, Rank, Verdict};
@@ -28,6 +29,8 @@ impl From<RequestError> for Status {
         match e {
             RequestError::Empty => Status::invalid_argument(e.to_string()),
             RequestError::Intake(IntakeError::TooLarge { .. }) => Status::resource_exhausted(e.to_string()),
+            // Nobody waits for it: the call's future is gone by the time this is built.
+            RequestError::Intake(IntakeError::Cancelled(_)) => Status::cancelled(e.to_string()),
             RequestError::Internal(_) => Status::internal(e.to_string()),
         }
     }
@@ -53,10 +56,21 @@ pub fn request_size(req: &pb::ClassifyRequest) -> usize {
 /// Turns a request into a message through the one intake. Blocking work (MIME decoding): call
 /// off the reactor for large inputs.
 pub fn to_message(req: pb::ClassifyRequest, limits: &Limits) -> Result<Message, RequestError> {
+    to_message_with(req, limits, &Cancel::never())
+}
+
+/// [`to_message`], stopping early once `cancel` is set.
+pub fn to_message_with(
+    req: pb::ClassifyRequest,
+    limits: &Limits,
+    cancel: &Cancel,
+) -> Result<Message, RequestError> {
     let hint = Some(req.language.as_str());
     match req.input {
         None => Err(RequestError::Empty),
-        Some(pb::classify_request::Input::RawEmail(raw)) => Ok(intake(Input::Raw(&raw), hint, limits)?),
+        Some(pb::classify_request::Input::RawEmail(raw)) => {
+            Ok(intake_with(Input::Raw(&raw), hint, limits, cancel)?)
+        }
         Some(pb::classify_request::Input::Ticket(t)) => {
             let ticket = Ticket {
                 id: req.id,
@@ -67,7 +81,7 @@ pub fn to_message(req: pb::ClassifyRequest, limits: &Limits) -> Result<Message, 
                 language: Some(t.language).filter(|l| !l.is_empty()),
                 headers: t.headers.into_iter().collect(),
             };
-            Ok(intake(Input::Ticket(&ticket), hint, limits)?)
+            Ok(intake_with(Input::Ticket(&ticket), hint, limits, cancel)?)
         }
     }
 }

@@ -54,10 +54,12 @@ async fn classify(
 ) -> Result<Verdict, RequestError> {
     let size = convert::request_size(&req);
     classifier
-        .run(size, permit.clone(), move |engine, limits| {
+        .run(size, permit.clone(), move |engine, limits, cancel| {
             let id = req.id.clone();
-            let message = convert::to_message(req, limits)?;
-            Ok(engine.classify(&id, &message))
+            let message = convert::to_message_with(req, limits, cancel)?;
+            engine
+                .classify_with(&id, &message, cancel)
+                .map_err(|c| RequestError::Intake(c.into()))
         })
         .await
         .unwrap_or_else(|e| Err(RequestError::Internal(e.0)))

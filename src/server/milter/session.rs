@@ -51,7 +51,11 @@ impl Shared {
         let work = self.classifier.run(
             raw.len(),
             permit,
-            move |engine: &crate::engine::Engine, limits: &crate::mail::Limits| {
+            // The milter's own timeout answers the MTA; the classification then finishes on its
+            // own bounded stages (cancellation is wired for gRPC and the webhook).
+            move |engine: &crate::engine::Engine,
+                  limits: &crate::mail::Limits,
+                  _cancel: &crate::cancel::Cancel| {
                 std::panic::catch_unwind(AssertUnwindSafe(|| {
                     intake(Input::Raw(&raw), None, limits).map(|message| engine.classify(&id, &message))
                 }))
