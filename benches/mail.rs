@@ -82,5 +82,34 @@ fn bench_mail(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_mail);
+/// HTML → text on 256 KB (one part's limit) of the shapes that used to make it quadratic, and
+/// of ordinary mail HTML, for comparison: all must cost about the same per byte.
+fn bench_hostile_html(c: &mut Criterion) {
+    let size = 256 * 1024;
+    let fill = |unit: &str| unit.repeat(size / unit.len());
+    let ordinary = fill(&format!(
+        "<div><p>{PARAGRAPH}</p><table><tr><td>Posten</td><td>19,99</td></tr></table></div>"
+    ));
+    let shapes = [
+        ("ordinary", ordinary),
+        ("self_closing_ul", fill("<ul/>x")),
+        ("self_closing_div", fill("<div/>x")),
+        ("stray_end_tags", fill("<span></b>x")),
+        (
+            "formatting_with_ids",
+            (0..size / 16).map(|i| format!("<b id={i}>x<p>y")).collect(),
+        ),
+        ("nested_tables", fill("<table><tr><td>x")),
+        ("list_items", fill("<li>x")),
+    ];
+    let mut group = c.benchmark_group("html_to_text");
+    group.sample_size(10);
+    for (name, html) in &shapes {
+        group.throughput(Throughput::Bytes(html.len() as u64));
+        group.bench_function(*name, |b| b.iter(|| mail::html::to_text(black_box(html))));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_mail, bench_hostile_html);
 criterion_main!(benches);

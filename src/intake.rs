@@ -21,6 +21,26 @@
 //!   the text part of an email is ([`crate::mail::quote`]).
 //! - **Headers.** A ticket's headers are kept in name order as given; an email's in the order
 //!   received.
+//!
+//! **What each stage may cost.** Every input is bounded before it is read, and every stage after
+//! is linear in an amount of text the [`Limits`] bound, so no input makes one classification
+//! expensive (the `html_to_text` benchmark in `benches/mail.rs` holds the hostile shapes):
+//!
+//! | stage | bound |
+//! |---|---|
+//! | size check | refused above `max_message_bytes` before anything is parsed |
+//! | header sniffing | the first 64 KB |
+//! | MIME pre-scan ([`crate::mail::guard`]) | one pass; the input is cut at `max_depth` nesting or `max_parts` parts |
+//! | MIME parse (mail-parser) | one pass over at most `max_message_bytes` |
+//! | each text part | decoded text cut at `max_part_bytes` |
+//! | HTML → text ([`crate::mail::markup`], html2text) | linear; at most `max_html_bytes` per part and `max_html_total_bytes` per message |
+//! | zones: quote, signature, disclaimer ([`crate::mail::quote`]) | linear in the body |
+//! | truncation | each field cut at `max_text_bytes` |
+//! | folding, keyword scan ([`crate::engine`]) | linear in each field; at most 20,000 hits kept per field |
+//! | regex scan | each field's length times the compiled size of the regex terms, which the rule limits bound ([`crate::rules`]) |
+//!
+//! Callers that may give up ([`intake_with`], [`crate::Engine::classify_with`]) are checked for
+//! cancellation between these stages.
 
 use crate::cancel::{Cancel, Cancelled};
 use crate::mail::{self, Limits, ParseError};

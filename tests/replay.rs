@@ -696,3 +696,221 @@ mod server {
         assert!(out.stdout.is_empty());
     }
 }
+
+/// Hostile inputs: every record is accounted for, or the output says loudly why not.
+mod hostile {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn read_all(path: &Path, max: usize) -> Vec<Result<(String, String), (String, String)>> {
+        let options = SourceOptions {
+            max_record_bytes: max,
+            ..SourceOptions::default()
+        };
+        Reader::open(&[path.to_path_buf()], options)
+            .unwrap()
+            .records()
+            .map(|r| match r {
+                Ok(rec) => Ok((rec.source, rec.id)),
+                Err(bad) => Err((bad.source, bad.error)),
+            })
+            .collect()
+    }
+
+    fn gz(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    /// One oversized record in any format is one error record, and reading goes on; a CSV
+    /// field is never held whole (the csv crate read a 2 GiB one into memory).
+    #[test]
+    fn an_oversized_record_is_an_error_and_reading_goes_on_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = "x".repeat(5000);
+        // (file, contents, where the oversized record starts)
+        let inputs = [
+            (
+                "a.jsonl",
+                format!(
+                    "{{\"id\":\"1\",\"body\":\"ok\"}}\n{{\"id\":\"2\",\"body\":\"{big}\"}}\n{{\"id\":\"3\",\"body\":\"ok\"}}\n"
+                ),
+                ":2",
+            ),
+            (
+                "a.csv.gz",
+                format!("id,body\n1,ok\n2,\"{big}\nstill the field\"\n3,ok\n"),
+                ":3",
+            ),
+            (
+                "a.mbox",
+                format!(
+                    "From a\n{}\nFrom b\n{}\nFrom c\n{}",
+                    eml("1", "ok"),
+                    eml("2", &big),
+                    eml("3", "ok")
+                ),
+                ":8",
+            ),
+        ];
+        for (name, text, at) in inputs {
+            let path = dir.path().join(name);
+            let bytes = if name.ends_with(".gz") {
+                gz(text.as_bytes())
+            } else {
+                text.into_bytes()
+            };
+            std::fs::write(&path, bytes).unwrap();
+            let got = read_all(&path, 1000);
+            assert_eq!(got.len(), 3, "{name}: {got:?}");
+            assert!(got[0].is_ok() && got[2].is_ok(), "{name}: {got:?}");
+            let (source, error) = got[1].as_ref().unwrap_err();
+            assert!(error.contains("1000 bytes"), "{name}: {error}");
+            assert!(source.ends_with(at), "{name}: {source}");
+        }
+        let maildir = dir.path().join("Maildir");
+        std::fs::create_dir_all(maildir.join("cur")).unwrap();
+        for (n, body) in [("1", "ok"), ("2", big.as_str()), ("3", "ok")] {
+            std::fs::write(maildir.join("cur").join(n), eml(n, body)).unwrap();
+        }
+        let got = read_all(&maildir, 1000);
+        assert_eq!(got.iter().filter(|r| r.is_err()).count(), 1, "{got:?}");
+        assert_eq!(got.len(), 3);
+    }
+
+    /// A stray quote costs one row: reading resumes on the next line, and the summary counts
+    /// every row (it said total=1 for 10,000 rows).
+    #[test]
+    fn a_stray_quote_costs_one_row_and_every_other_row_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, broken) in [
+            ("middle.csv", "2,\"Rechnung offen,contract\n"),
+            ("last.csv", "2,Rechnung,\"offen\n"),
+        ] {
+            let mut text = String::from("id,subject,label\n1,Rechnung,contract\n");
+            text.push_str(broken);
+            for i in 3..=1000 {
+                text.push_str(&format!("{i},Abmahnung erhalten,legal\n"));
+            }
+            let input = dir.path().join(name);
+            std::fs::write(&input, text).unwrap();
+            let sum = dir.path().join(format!("{name}.summary.json"));
+            let (records, _) = replay(&[
+                "--input",
+                input.to_str().unwrap(),
+                "--summary",
+                sum.to_str().unwrap(),
+            ]);
+            assert_eq!(records.len(), 1000, "{name}");
+            let errors = errors(&records);
+            assert_eq!(errors.len(), 1, "{name}: {errors:?}");
+            assert_eq!(errors[0]["source"], format!("{}:3", input.display()));
+            assert!(
+                errors[0]["error"].as_str().unwrap().contains("resumes at line 4"),
+                "{errors:?}"
+            );
+            assert_eq!(records[999]["id"], "1000");
+            let s = summary(&sum);
+            assert_eq!(
+                (s["total"].as_u64(), s["errors"].as_u64()),
+                (Some(1000), Some(1)),
+                "{name}"
+            );
+        }
+    }
+
+    /// A quote that is never closed, over the record limit: an error naming the line, not a
+    /// silent end.
+    #[test]
+    fn an_unclosed_quote_over_the_limit_is_reported_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("open.csv");
+        let mut text = String::from("id,body\n1,ok\n2,\"never closed\n");
+        text.push_str(&"3,more\n".repeat(1000));
+        std::fs::write(&path, text).unwrap();
+        let got = read_all(&path, 1000);
+        assert_eq!(got.len(), 2, "{got:?}");
+        let (source, error) = got[1].as_ref().unwrap_err();
+        assert!(source.ends_with(":3"), "{source}");
+        assert!(
+            error.contains("opened on line 3 is never closed") && error.contains("lines 3–1003"),
+            "{error}"
+        );
+    }
+
+    /// FIFOs, sockets and links leaving the folder are skipped with an error record; a FIFO
+    /// used to block the replay for ever, with nothing written.
+    #[test]
+    fn only_regular_files_are_read_from_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside.eml");
+        std::fs::write(&outside, eml("secret", "not part of the maildir")).unwrap();
+        let maildir = dir.path().join("Maildir");
+        let cur = maildir.join("cur");
+        std::fs::create_dir_all(&cur).unwrap();
+        std::fs::write(cur.join("1"), eml("Rechnung", "Bitte korrigieren")).unwrap();
+        assert!(
+            Command::new("mkfifo")
+                .arg(cur.join("2-fifo"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::os::unix::fs::symlink(&outside, cur.join("3-out")).unwrap();
+        std::os::unix::fs::symlink(cur.join("1"), cur.join("4-in")).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(cur.join("5-socket")).unwrap();
+
+        let mut child = triage()
+            .args(["replay", "--input", maildir.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("replay blocked on a special file");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let records: Vec<Value> = String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 5, "{records:?}");
+        let by_name = |n: &str| {
+            records
+                .iter()
+                .find(|r| r["id"].as_str().unwrap().ends_with(n))
+                .unwrap()
+        };
+        assert!(by_name("/1")["queue"].is_string());
+        assert!(
+            by_name("4-in")["queue"].is_string(),
+            "a link inside the folder is read"
+        );
+        assert!(by_name("2-fifo")["error"].as_str().unwrap().contains("FIFO"));
+        assert!(by_name("3-out")["error"].as_str().unwrap().contains("outside"));
+        assert!(by_name("5-socket")["error"].as_str().unwrap().contains("socket"));
+    }
+
+    /// Blank lines hold no record and cost no more than reading them; line numbers stay right.
+    #[test]
+    fn blank_lines_hold_no_record_and_keep_line_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = "\n".repeat(3_000_000);
+        text.push_str("  \t\r\n{\"id\":\"a\",\"subject\":\"Rechnung\"}\n");
+        text.push_str(&" \n\r\n".repeat(1_000_000));
+        text.push_str("{broken\n\n");
+        let path = dir.path().join("blank.jsonl.gz");
+        std::fs::write(&path, gz(text.as_bytes())).unwrap();
+        let got = read_all(&path, 1000);
+        let name = path.display().to_string();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].as_ref().unwrap().0, format!("{name}:3000002"));
+        assert_eq!(got[1].as_ref().unwrap_err().0, format!("{name}:5000003"));
+    }
+}

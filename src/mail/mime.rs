@@ -50,6 +50,7 @@ pub fn parse(raw: &[u8], limits: &Limits, cancel: &Cancel) -> Option<Message> {
         attachments: Vec::new(),
         notes: Vec::new(),
         parts: 0,
+        html_bytes: 0,
     };
     walk.part(&parsed, 0, 0, false);
     if cancel.is_cancelled() {
@@ -77,6 +78,8 @@ struct Walk<'l> {
     attachments: Vec<String>,
     notes: Vec<String>,
     parts: usize,
+    /// HTML converted so far.
+    html_bytes: usize,
 }
 
 impl Walk<'_> {
@@ -110,7 +113,7 @@ impl Walk<'_> {
             self.notes
                 .push("a base64 text part the parser could not decode was decoded leniently".to_string());
             if html {
-                let rendered = html::render(&text, self.limits, &mut self.notes);
+                let rendered = self.render(&text);
                 self.add(rendered.text, quoted);
                 self.add(rendered.quoted, true);
             } else {
@@ -140,7 +143,7 @@ impl Walk<'_> {
             }
             PartType::Html(text) if !attached => {
                 let text = redecode(msg, part, text);
-                let rendered = html::render(&text, self.limits, &mut self.notes);
+                let rendered = self.render(&text);
                 if quoted {
                     self.add(format!("{}\n{}", rendered.text, rendered.quoted), true);
                 } else {
@@ -157,6 +160,25 @@ impl Walk<'_> {
             }
             _ => self.attachment_name(msg, part),
         }
+    }
+
+    /// Renders an HTML part within the message's HTML budget
+    /// ([`Limits::max_html_total_bytes`]); past it, parts are skipped with a note.
+    fn render(&mut self, text: &str) -> html::Rendered {
+        let left = self.limits.max_html_total_bytes.saturating_sub(self.html_bytes);
+        if left == 0 {
+            self.note_once(format!(
+                "HTML parts beyond the first {} bytes of HTML were not read",
+                self.limits.max_html_total_bytes
+            ));
+            return html::Rendered::default();
+        }
+        let limits = Limits {
+            max_html_bytes: self.limits.max_html_bytes.min(left),
+            ..*self.limits
+        };
+        self.html_bytes += text.len().min(limits.max_html_bytes);
+        html::render(text, &limits, &mut self.notes)
     }
 
     fn attachment_name(&mut self, msg: &mail_parser::Message<'_>, part: &MessagePart<'_>) {

@@ -4,12 +4,14 @@
 //! - [`guard`]: cheap pre-scan that cuts hostile MIME structure before the real parser sees it.
 //! - [`mime`]: a MIME message (via mail-parser) → headers, addresses, text, attachment names.
 //! - [`html`]: HTML bodies → readable text, with quote containers split off.
+//! - [`markup`]: any HTML → shallow, well-nested HTML, so rendering it is linear.
 //! - [`quote`]: splits a body into new text, quoted history and signature.
 //! - [`plain`]: text without MIME structure (a ticket body, a `.txt` file).
 
 pub mod encoded;
 pub mod guard;
 pub mod html;
+pub mod markup;
 pub mod mime;
 pub mod plain;
 pub mod quote;
@@ -35,6 +37,8 @@ pub struct Limits {
     pub max_part_bytes: usize,
     /// Most HTML converted to text from one part (conversion is the costliest step).
     pub max_html_bytes: usize,
+    /// Most HTML converted to text from one message, all parts together.
+    pub max_html_total_bytes: usize,
 }
 
 impl Default for Limits {
@@ -46,6 +50,7 @@ impl Default for Limits {
             max_parts: 256,
             max_part_bytes: 1024 * 1024,
             max_html_bytes: 256 * 1024,
+            max_html_total_bytes: 1024 * 1024,
         }
     }
 }

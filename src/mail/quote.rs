@@ -394,13 +394,7 @@ fn disclaimer_start(lines: &[&str]) -> Option<usize> {
         while begin > 0 && !lines[begin - 1].trim().is_empty() {
             begin -= 1;
         }
-        let opening = (begin..end).find(|&k| {
-            let tail = &lines[k..end];
-            disclaimer_cues(lines[k]) >= 2
-                && tail.iter().map(|l| disclaimer_cues(l)).sum::<usize>() >= 3
-                && tail.iter().map(|l| l.trim().len()).sum::<usize>() >= 100
-                && !tail.iter().any(|l| l.contains('?') || l.contains('¿'))
-        });
+        let opening = disclaimer_opening(&lines[begin..end]).map(|k| begin + k);
         match opening {
             // Never the whole text: something must come before a disclaimer.
             Some(k) if k > 0 => {
@@ -414,6 +408,27 @@ fn disclaimer_start(lines: &[&str]) -> Option<usize> {
         }
     }
     start
+}
+
+/// The first line of `paragraph` from which a disclaimer runs to its end: a line of two or
+/// more cues, with three or more and at least 100 characters from it on, and no question.
+/// One pass down and one up, so a long paragraph costs time linear in its length.
+fn disclaimer_opening(paragraph: &[&str]) -> Option<usize> {
+    let cues: Vec<usize> = paragraph.iter().map(|l| disclaimer_cues(l)).collect();
+    let (mut tail_cues, mut tail_len, mut asks) = (0usize, 0usize, false);
+    let mut opening = None;
+    for k in (0..paragraph.len()).rev() {
+        tail_cues += cues[k];
+        tail_len += paragraph[k].trim().len();
+        asks |= paragraph[k].contains('?') || paragraph[k].contains('¿');
+        if asks {
+            break;
+        }
+        if cues[k] >= 2 && tail_cues >= 3 && tail_len >= 100 {
+            opening = Some(k);
+        }
+    }
+    opening
 }
 
 fn is_closing(line: &str) -> bool {
@@ -559,6 +574,18 @@ mod tests {
     fn a_request_that_talks_about_confidential_data_is_not_a_disclaimer() {
         let text = "Hello,\n\nwe received a message in error from your system. Is this confidential data of another shop, and who bears liability if we delete it?";
         assert!(split(text).new_text.contains("who bears liability"));
+    }
+
+    #[test]
+    fn a_long_paragraph_of_disclaimer_lines_is_judged_in_one_pass() {
+        let mut body = String::from("Please cancel our contract.\n\n");
+        body.push_str(&"This message is confidential and privileged.\n".repeat(20_000));
+        let z = split(&body);
+        assert_eq!(z.new_text, "Please cancel our contract.");
+        assert!(z.signature.starts_with("This message is confidential"));
+        body.push_str("Is this a question?\n");
+        let z = split(&body);
+        assert!(z.signature.is_empty());
     }
 
     #[test]

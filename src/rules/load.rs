@@ -68,27 +68,13 @@ pub enum LoadError {
 impl RuleSet {
     /// Loads every `*.toml` file of `dir`, in file-name order.
     pub fn load(dir: &Path) -> Result<RuleSet, LoadError> {
-        let io = |source| LoadError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
-                names.push(path);
-            }
-        }
-        names.sort();
-        let mut sources = Vec::with_capacity(names.len());
-        for path in names {
-            let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {
-                path: path.clone(),
-                source,
-            })?;
-            sources.push((path.display().to_string(), bytes));
-        }
-        RuleSet::from_sources(dir, sources)
+        RuleSet::from_sources(dir, read_sources(dir)?)
+    }
+
+    /// The version the files of `dir` would load as, without parsing them: what a reload
+    /// compares to the serving version, so that nothing is rebuilt when nothing changed.
+    pub fn fingerprint(dir: &Path) -> Result<String, LoadError> {
+        Ok(version_of(&read_sources(dir)?))
     }
 
     /// The ruleset compiled into the binary.
@@ -101,24 +87,58 @@ impl RuleSet {
     /// the version hash).
     pub fn from_sources(source: &Path, files: Vec<(String, Vec<u8>)>) -> Result<RuleSet, LoadError> {
         let mut builder = Builder::default();
-        let mut hasher = Sha256::new();
         let mut sorted = files;
         sorted.sort_by(|a, b| file_name(&a.0).cmp(file_name(&b.0)));
         for (name, bytes) in &sorted {
-            let base = file_name(name);
-            hasher.update((base.len() as u64).to_le_bytes());
-            hasher.update(base.as_bytes());
-            hasher.update((bytes.len() as u64).to_le_bytes());
-            hasher.update(bytes);
             builder.file(name, bytes);
         }
         if sorted.is_empty() {
             builder.problem(None, format!("no *.toml rule files in {}", source.display()));
         }
-        let digest = hasher.finalize();
-        let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        builder.finish(format!("sha256:{hex}"), source.to_path_buf())
+        builder.finish(version_of(&sorted), source.to_path_buf())
     }
+}
+
+/// Reads every `*.toml` file of `dir`, in file-name order.
+fn read_sources(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, LoadError> {
+    let io = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io)? {
+        let path = entry.map_err(io)?.path();
+        if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+            names.push(path);
+        }
+    }
+    names.sort();
+    let mut sources = Vec::with_capacity(names.len());
+    for path in names {
+        let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        sources.push((path.display().to_string(), bytes));
+    }
+    Ok(sources)
+}
+
+/// The version of a ruleset: a hash of its files' names and bytes, in file-name order.
+fn version_of(files: &[(String, Vec<u8>)]) -> String {
+    let mut sorted: Vec<&(String, Vec<u8>)> = files.iter().collect();
+    sorted.sort_by(|a, b| file_name(&a.0).cmp(file_name(&b.0)));
+    let mut hasher = Sha256::new();
+    for (name, bytes) in sorted {
+        let base = file_name(name);
+        hasher.update((base.len() as u64).to_le_bytes());
+        hasher.update(base.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
 }
 
 fn file_name(path: &str) -> &str {

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
@@ -15,6 +16,8 @@ use sha2::{Digest, Sha256};
 pub struct Tokens {
     file: PathBuf,
     digests: ArcSwap<Vec<[u8; 32]>>,
+    /// How many times the file was read again.
+    reloads: AtomicU64,
 }
 
 /// Why a token file could not be used.
@@ -41,6 +44,7 @@ impl Tokens {
         Ok(Tokens {
             file: file.to_path_buf(),
             digests: ArcSwap::from_pointee(digests),
+            reloads: AtomicU64::new(0),
         })
     }
 
@@ -54,7 +58,13 @@ impl Tokens {
         let digests = read(&self.file)?;
         let n = digests.len();
         self.digests.store(Arc::new(digests));
+        self.reloads.fetch_add(1, Ordering::Relaxed);
         Ok(n)
+    }
+
+    /// How many times the file was read again since it was loaded.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
     }
 
     /// True when `authorization` is `Bearer <token>` with an accepted token.

@@ -1,11 +1,17 @@
 //! Hot reload: the rules directory is watched (the directory, not the files: editors and
 //! Kubernetes ConfigMaps replace files rather than writing them), and SIGHUP reloads too.
+//!
+//! Only changes count: files created, written, renamed or removed. Opening and reading a file
+//! (a backup, an editor, a configuration agent, and every reload itself) is no change, nor is
+//! a new access time; and a change that leaves the contents as they were (a `touch`, an editor
+//! saving without edits) reloads nothing, because the contents are hashed and compared first.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, new_debouncer};
 use tokio::sync::mpsc;
 use tracing::{debug, error, info};
@@ -47,7 +53,7 @@ fn watch_dirs(dirs: &[PathBuf]) -> Result<(Watch, mpsc::UnboundedReceiver<()>), 
         Duration::from_millis(250),
         None,
         move |res: DebounceEventResult| {
-            if res.is_ok_and(|events| !events.is_empty()) {
+            if res.is_ok_and(|events| events.iter().any(|e| is_change(&e.event.kind))) {
                 let _ = tx.send(());
             }
         },
@@ -61,6 +67,18 @@ fn watch_dirs(dirs: &[PathBuf]) -> Result<(Watch, mpsc::UnboundedReceiver<()>), 
         },
         rx,
     ))
+}
+
+/// True for events that may change a file's contents; false for reads (inotify reports every
+/// open and close) and for metadata such as access times.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Any => true,
+        EventKind::Modify(ModifyKind::Metadata(_)) => false,
+        EventKind::Modify(_) => true,
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) | EventKind::Other => false,
+    }
 }
 
 /// Waits for the next burst of changes, swallowing the ones already queued.
@@ -125,11 +143,34 @@ pub fn watch_files(
     dirs.dedup();
     let (watch, mut rx) = watch_dirs(&dirs)?;
     tokio::spawn(async move {
+        let mut last = digest(&files);
         while next_change(&mut rx).await {
+            let now = digest(&files);
+            if now == last {
+                debug!(what, "files touched but unchanged: nothing to reload");
+                continue;
+            }
+            last = now;
             reload_other(reload.clone(), what, "files changed").await;
         }
     });
     Ok(watch)
+}
+
+/// A hash of the files' contents (a file that cannot be read hashes as missing).
+fn digest(files: &[PathBuf]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for file in files {
+        match std::fs::read(file) {
+            Ok(bytes) => {
+                hasher.update((bytes.len() as u64).to_le_bytes());
+                hasher.update(&bytes);
+            }
+            Err(_) => hasher.update(u64::MAX.to_le_bytes()),
+        }
+    }
+    hasher.finalize().into()
 }
 
 /// Runs a reload of something other than rules on the blocking pool and logs the outcome.
@@ -139,8 +180,14 @@ pub async fn reload_other(
     why: &'static str,
 ) {
     match tokio::task::spawn_blocking(move || reload()).await {
-        Ok(Ok(detail)) => info!(what, why, %detail, "reloaded"),
-        Ok(Err(e)) => error!(what, why, "reload refused, the previous one stays: {e}"),
+        Ok(Ok(detail)) => {
+            metrics::counter!("triage_reloads_total", "what" => what, "result" => "success").increment(1);
+            info!(what, why, %detail, "reloaded");
+        }
+        Ok(Err(e)) => {
+            metrics::counter!("triage_reloads_total", "what" => what, "result" => "failure").increment(1);
+            error!(what, why, "reload refused, the previous one stays: {e}");
+        }
         Err(e) => error!(what, why, "reload panicked: {e}"),
     }
 }
@@ -168,4 +215,31 @@ pub fn on_sighup(
     _reload: Arc<dyn Fn() -> Result<String, String> + Send + Sync>,
 ) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, MetadataKind, RemoveKind, RenameMode};
+
+    #[test]
+    fn reads_and_metadata_are_no_change_writes_renames_and_removals_are() {
+        for read in [
+            EventKind::Access(AccessKind::Open(AccessMode::Any)),
+            EventKind::Access(AccessKind::Close(AccessMode::Read)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)),
+            EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+        ] {
+            assert!(!is_change(&read), "{read:?}");
+        }
+        for change in [
+            EventKind::Create(CreateKind::File),
+            EventKind::Remove(RemoveKind::File),
+            EventKind::Modify(ModifyKind::Data(DataChange::Any)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)),
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+        ] {
+            assert!(is_change(&change), "{change:?}");
+        }
+    }
 }

@@ -76,12 +76,18 @@ impl Rules {
         self.dir.as_ref()
     }
 
-    /// Loads and compiles the directory again and swaps it in. On error the serving ruleset
-    /// stays. Returns the new version. Blocking: call it off the async workers.
+    /// Loads and compiles the directory again and swaps it in, unless its files hash to the
+    /// serving version (then nothing is rebuilt and the serving ruleset keeps its load time).
+    /// On error the serving ruleset stays. Returns the version serving after the call.
+    /// Blocking: call it off the async workers.
     pub fn reload(&self) -> Result<String, ReloadError> {
+        let serving = self.current().engine.ruleset().version.clone();
         let Some(dir) = &self.dir else {
-            return Ok(self.current().engine.ruleset().version.clone());
+            return Ok(serving);
         };
+        if RuleSet::fingerprint(dir)? == serving {
+            return Ok(serving);
+        }
         let engine = Engine::new(RuleSet::load(dir)?)?;
         let version = engine.ruleset().version.clone();
         self.current.store(Arc::new(Loaded {

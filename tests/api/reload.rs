@@ -78,3 +78,70 @@ async fn wait_for_change(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Reading the watched files (a backup, an editor, a configuration agent, every reload
+/// itself), touching them, or writing them back unchanged reloads nothing: not the rules, not
+/// the certificates, not the tokens.
+#[tokio::test]
+async fn reading_or_rewriting_the_watched_files_unchanged_reloads_nothing() {
+    use tonic::metadata::MetadataValue;
+    use tonic::transport::{Certificate, ClientTlsConfig};
+
+    let rules = copy_rules();
+    let pki = crate::tls::pki();
+    let tokens_file = pki.dir.path().join("tokens");
+    std::fs::write(&tokens_file, "secret\n").unwrap();
+    let tokens = std::sync::Arc::new(triage::server::Tokens::load(&tokens_file).unwrap());
+    let config = Config {
+        tls: Some(crate::tls::tls_files(pki.dir.path(), false)),
+        tokens: Some(tokens.clone()),
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules.path().to_path_buf()), config).await;
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(&pki.ca_pem))
+        .domain_name("localhost");
+    let mut client = crate::tls::connect(&server, tls).await.unwrap();
+    let ruleset = || {
+        let mut r = tonic::Request::new(pb::GetRulesetRequest {});
+        r.metadata_mut()
+            .insert("authorization", MetadataValue::from_static("Bearer secret"));
+        r
+    };
+    let first = client.get_ruleset(ruleset()).await.unwrap().into_inner();
+
+    let mut watched: Vec<std::path::PathBuf> = std::fs::read_dir(rules.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    watched.extend(["server.pem", "server.key", "tokens"].map(|f| pki.dir.path().join(f)));
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(2500) {
+        for file in &watched {
+            let bytes = std::fs::read(file).unwrap();
+            if started.elapsed() > Duration::from_millis(1200)
+                && started.elapsed() < Duration::from_millis(1400)
+            {
+                // Written back as it was: an event, but no change.
+                std::fs::write(file, &bytes).unwrap();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // The rules were not rebuilt (a rebuild, even to the same version, has a new load time),
+    // the tokens not read again; certificates go through the same watch as tokens.
+    let now = client.get_ruleset(ruleset()).await.unwrap().into_inner();
+    assert_eq!((now.version, now.loaded_at), (first.version, first.loaded_at));
+    assert_eq!(tokens.reloads(), 0);
+
+    // A real change still reloads.
+    std::fs::write(&tokens_file, "secret\nanother\n").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while tokens.reloads() == 0 {
+        assert!(Instant::now() < deadline, "a changed token file was not reloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.stop().await;
+}

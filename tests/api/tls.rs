@@ -7,15 +7,15 @@ use triage::server::{Config, TlsFiles};
 
 use crate::helpers::{TestServer, rules_dir, ticket};
 
-struct Pki {
-    dir: tempfile::TempDir,
-    ca_pem: String,
+pub(crate) struct Pki {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca_pem: String,
     client_cert: String,
     client_key: String,
 }
 
 /// A CA, a server certificate for localhost and a client certificate, written to files.
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
@@ -42,7 +42,7 @@ fn pki() -> Pki {
     }
 }
 
-fn tls_files(dir: &Path, mutual: bool) -> TlsFiles {
+pub(crate) fn tls_files(dir: &Path, mutual: bool) -> TlsFiles {
     TlsFiles {
         cert: dir.join("server.pem"),
         key: dir.join("server.key"),
@@ -50,7 +50,7 @@ fn tls_files(dir: &Path, mutual: bool) -> TlsFiles {
     }
 }
 
-async fn connect(
+pub(crate) async fn connect(
     server: &TestServer,
     tls: ClientTlsConfig,
 ) -> Result<TriageClient<Channel>, tonic::transport::Error> {

@@ -10,7 +10,7 @@ use std::io::BufRead;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{DecodeError, Decoded, Kind, Payload, Unit, read_line};
+use super::{DecodeError, Decoded, Kind, Payload, Unit, read_line, skip_blank_lines};
 use crate::message::Ticket;
 
 /// Cuts a JSONL stream into lines.
@@ -42,14 +42,17 @@ impl Iterator for Lines {
 
     fn next(&mut self) -> Option<Unit> {
         while !self.done {
-            let read = read_line(&mut *self.reader, &mut self.buf, self.max);
+            let read = skip_blank_lines(&mut *self.reader).and_then(|blank| {
+                self.line += blank as usize;
+                read_line(&mut *self.reader, &mut self.buf, self.max)
+            });
             self.line += 1;
-            let source = format!("{}:{}", self.name, self.line);
+            let source = || format!("{}:{}", self.name, self.line);
             match read {
                 Ok(None) => self.done = true,
                 Ok(Some(true)) => {
                     return Some(Unit::bad(
-                        source,
+                        source(),
                         None,
                         format!("line longer than {} bytes", self.max),
                     ));
@@ -57,6 +60,7 @@ impl Iterator for Lines {
                 Ok(Some(false)) if self.buf.trim_ascii().is_empty() => continue,
                 Ok(Some(false)) => {
                     // Hands over the line and starts a fresh buffer: the unit owns its bytes.
+                    let source = source();
                     let line = std::mem::take(&mut self.buf);
                     return Some(Unit {
                         position: 0,
@@ -68,7 +72,7 @@ impl Iterator for Lines {
                     // A broken stream (e.g. truncated gzip) ends this input; say so once.
                     self.done = true;
                     return Some(Unit::bad(
-                        source,
+                        source(),
                         None,
                         format!("read error, rest of input skipped: {e}"),
                     ));

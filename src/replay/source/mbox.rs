@@ -9,7 +9,7 @@
 
 use std::io::BufRead;
 
-use super::{Unit, read_line};
+use super::{Unit, read_line, skip_blank_lines};
 
 /// Cuts an mbox stream into messages.
 pub struct Mbox {
@@ -72,6 +72,17 @@ impl Iterator for Mbox {
 
     fn next(&mut self) -> Option<Unit> {
         while !self.done {
+            // Blank lines outside a message (or in one already too large) are skipped in bulk.
+            if self.current.as_ref().is_none_or(|c| c.too_large) {
+                match skip_blank_lines(&mut *self.reader) {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        self.line += n as usize;
+                        self.may_separate = true;
+                    }
+                    Err(_) => {}
+                }
+            }
             let read = read_line(&mut *self.reader, &mut self.buf, self.max.saturating_add(2));
             self.line += 1;
             let over = match read {

@@ -15,6 +15,7 @@ mod detect;
 pub mod files;
 pub mod lines;
 pub mod mbox;
+mod records;
 pub mod table;
 
 use std::collections::VecDeque;
@@ -311,7 +312,7 @@ impl Reader {
                 None => detect(path)?,
             };
             if format == Format::Csv && path.as_os_str() != "-" {
-                table::check_header(path, &options.csv)?;
+                table::check_header(path, &options.csv, options.max_record_bytes)?;
             }
             pending.push_back((path.clone(), format));
         }
@@ -334,7 +335,7 @@ impl Reader {
         let max = self.options.max_record_bytes;
         let units: Result<Units, Unit> = match format {
             Format::Jsonl => opened().map(|r| Box::new(lines::Lines::new(r, name.clone(), max)) as Units),
-            Format::Csv => opened().map(|r| table::rows(r, name.clone(), &self.options.csv)),
+            Format::Csv => opened().map(|r| table::rows(r, name.clone(), &self.options.csv, max)),
             Format::Mbox => opened().map(|r| Box::new(mbox::Mbox::new(r, name.clone(), max)) as Units),
             Format::Maildir => Ok(Box::new(files::Files::maildir(path, max)) as Units),
             Format::Eml => Ok(Box::new(files::Files::tree(path, max)) as Units),
@@ -370,6 +371,11 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
     } else {
         Box::new(std::fs::File::open(path)?)
     };
+    open_reader(raw)
+}
+
+/// Buffers `raw`, decompressing gzip when its first bytes say so.
+pub fn open_reader(raw: Box<dyn Read + Send>) -> io::Result<Box<dyn BufRead + Send>> {
     let mut reader = BufReader::with_capacity(256 * 1024, raw);
     if reader.fill_buf()?.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(BufReader::with_capacity(
@@ -378,6 +384,45 @@ pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
         )))
     } else {
         Ok(Box::new(reader))
+    }
+}
+
+/// Consumes whole blank lines (nothing but spaces, tabs and `\r` before the `\n`) at the
+/// reader's position, in bulk over its buffer, and returns how many. Blank lines hold no
+/// record; going through them one by one cost minutes on gigabytes of them.
+pub fn skip_blank_lines(reader: &mut dyn BufRead) -> io::Result<u64> {
+    let mut skipped = 0;
+    loop {
+        let buf = match reader.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        // The end of the last whole blank line in the buffer, and the lines up to it.
+        let mut end = 0;
+        let mut lines = 0;
+        let mut stopped = false;
+        for (i, &b) in buf.iter().enumerate() {
+            match b {
+                b'\n' => {
+                    end = i + 1;
+                    lines += 1;
+                }
+                b' ' | b'\t' | b'\r' => {}
+                _ => {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        let whole = end == buf.len();
+        reader.consume(end);
+        skipped += lines;
+        // Stop at text, at the end of the input, or when the buffer ends inside a line (its
+        // reader takes it from there).
+        if stopped || end == 0 || !whole {
+            return Ok(skipped);
+        }
     }
 }
 

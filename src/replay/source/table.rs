@@ -2,12 +2,13 @@
 //! `body`, `from`, `to`, `label`, `language`, `raw`); [`CsvOptions`] renames them, or names
 //! one `text` column that stands for the body (exports that keep only the text).
 //!
-//! A row with the wrong number of fields, or with invalid UTF-8, is a bad record; reading
-//! goes on with the next row.
+//! A row with the wrong number of fields, an unclosed quote, more than the record limit or
+//! invalid UTF-8 is a bad record naming its line; reading goes on (see [`rows`]).
 
 use std::io::BufRead;
 use std::sync::Arc;
 
+use super::records::{RawRecord, Records};
 use super::{DecodeError, Decoded, Kind, Payload, Unit, Units};
 use crate::message::Ticket;
 
@@ -69,73 +70,136 @@ pub struct Columns {
 
 /// Checks that the header of a CSV input has the columns the options name, so a typo in a
 /// `--csv-*` option fails before any output instead of turning the file into one error.
-pub(super) fn check_header(path: &std::path::Path, options: &CsvOptions) -> Result<(), super::SourceError> {
+pub(super) fn check_header(
+    path: &std::path::Path,
+    options: &CsvOptions,
+    max: usize,
+) -> Result<(), super::SourceError> {
     let name = path.display().to_string();
     let problem = |problem: String| super::SourceError::Header {
         path: path.to_path_buf(),
         problem,
     };
     let reader = super::open(path).map_err(|e| problem(e.to_string()))?;
-    let mut csv = builder(&name, options).from_reader(reader);
-    let header = csv
-        .byte_headers()
-        .map_err(|e| problem(format!("unreadable header: {e}")))?;
-    Columns::resolve(header, options).map(|_| ()).map_err(problem)
+    let mut records = Records::new(reader, delimiter(&name, options), max);
+    let header = header(&mut records).map_err(problem)?;
+    Columns::resolve(&header, options).map(|_| ()).map_err(problem)
 }
 
-/// A CSV reader for `name`: tab-separated for `.tsv` unless a delimiter is set.
-fn builder(name: &str, options: &CsvOptions) -> csv::ReaderBuilder {
+/// The delimiter for `name`: tab for `.tsv` unless one is set, else a comma.
+fn delimiter(name: &str, options: &CsvOptions) -> u8 {
     let plain = name.strip_suffix(".gz").unwrap_or(name);
     let tsv = plain.to_ascii_lowercase().ends_with(".tsv");
-    let delimiter = options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' });
-    let mut builder = csv::ReaderBuilder::new();
-    builder.delimiter(delimiter).has_headers(true).flexible(false);
-    builder
+    options.delimiter.unwrap_or(if tsv { b'\t' } else { b',' })
+}
+
+/// Reads the header row.
+fn header(records: &mut Records) -> Result<csv::ByteRecord, String> {
+    match records.next_record() {
+        Ok(Some(RawRecord {
+            fields: Some(fields),
+            unclosed_quote: false,
+            ..
+        })) => Ok(fields),
+        Ok(Some(RawRecord { fields: None, .. })) => {
+            Err("unreadable header: larger than the record limit".into())
+        }
+        Ok(Some(_)) => Err("unreadable header: a quote is never closed".into()),
+        Ok(None) => Err("empty input: no header row".into()),
+        Err(e) => Err(format!("unreadable header: {e}")),
+    }
 }
 
 /// Streams the rows of a CSV file; a header the options cannot use becomes one bad record.
-pub(super) fn rows(reader: Box<dyn BufRead + Send>, name: String, options: &CsvOptions) -> Units {
-    let mut csv = builder(&name, options).from_reader(reader);
-    let columns = match csv.byte_headers() {
-        Ok(header) => Columns::resolve(header, options),
-        Err(e) => Err(format!("unreadable header: {e}")),
-    };
+///
+/// Every row is accounted for. A row with the wrong number of fields, or one the input ends
+/// inside of (an unclosed quote), is a bad record; when it spans several lines, reading
+/// resumes on the line after its first, so one stray quote costs one row, not the rest of the
+/// file. A row larger than `max` is a bad record naming the lines it spans. Blank lines hold
+/// no row.
+pub(super) fn rows(reader: Box<dyn BufRead + Send>, name: String, options: &CsvOptions, max: usize) -> Units {
+    let mut records = Records::new(reader, delimiter(&name, options), max);
+    let columns = header(&mut records).and_then(|h| Columns::resolve(&h, options));
     let columns = match columns {
         Ok(c) => Arc::new(c),
         Err(problem) => return Box::new(std::iter::once(Unit::bad(format!("{name}:1"), None, problem))),
     };
     let mut done = false;
-    let mut row = csv::ByteRecord::new();
     Box::new(std::iter::from_fn(move || {
         if done {
             return None;
         }
-        match csv.read_byte_record(&mut row) {
-            Ok(true) => {
-                let line = row.position().map_or(0, |p| p.line());
-                Some(Unit {
-                    position: 0,
-                    source: format!("{name}:{line}"),
-                    kind: Kind::Row(std::mem::take(&mut row), columns.clone()),
-                })
-            }
-            Ok(false) => None,
+        let record = match records.next_record() {
+            Ok(Some(record)) => record,
+            Ok(None) => return None,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                let source = format!("{name}:{line}");
-                // A malformed row leaves the reader at the next row; an I/O error does not.
-                if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    done = true;
-                    return Some(Unit::bad(
-                        source,
-                        None,
-                        format!("read error, rest of input skipped: {e}"),
-                    ));
-                }
-                Some(Unit::bad(source, None, format!("bad CSV row: {e}")))
+                done = true;
+                return Some(Unit::bad(
+                    name.clone(),
+                    None,
+                    format!("read error, rest of input skipped: {e}"),
+                ));
             }
-        }
+        };
+        let source = format!("{name}:{}", record.line);
+        let expected = columns.names.len();
+        let fields = match (&record.fields, record.unclosed_quote) {
+            (Some(fields), false) if fields.len() == expected => {
+                let row = record.fields.unwrap_or_default();
+                return Some(Unit {
+                    position: 0,
+                    source,
+                    kind: Kind::Row(row, columns.clone()),
+                });
+            }
+            (Some(fields), _) => fields.len(),
+            (None, _) => {
+                let span = lines(&record);
+                let error = if record.unclosed_quote {
+                    format!(
+                        "a quote opened on line {} is never closed: {span} larger than {max} bytes up to the end of the input were not read",
+                        record.line
+                    )
+                } else {
+                    format!("CSV row larger than {max} bytes ({span}; a stray quote?) was not read")
+                };
+                return Some(Unit::bad(source, None, error));
+            }
+        };
+        let what = if record.unclosed_quote {
+            "a quote that is never closed".to_string()
+        } else {
+            format!("{fields} fields where the header has {expected}")
+        };
+        // Read the rest again from the line after this row's first: a stray quote swallows
+        // the rows after it, which are good.
+        let resumed = record.last_line > record.line
+            && record
+                .raw
+                .as_ref()
+                .is_some_and(|raw| match raw.iter().position(|&b| b == b'\n') {
+                    Some(nl) => records.read_again(&raw[nl + 1..], record.line + 1),
+                    None => false,
+                });
+        let error = if resumed {
+            format!(
+                "malformed CSV row ({what}); reading resumes at line {}",
+                record.line + 1
+            )
+        } else {
+            format!("malformed CSV row ({what}, {})", lines(&record))
+        };
+        Some(Unit::bad(source, None, error))
     }))
+}
+
+/// "line 3" or "lines 3–9".
+fn lines(record: &RawRecord) -> String {
+    if record.last_line > record.line {
+        format!("lines {}–{}", record.line, record.last_line)
+    } else {
+        format!("line {}", record.line)
+    }
 }
 
 impl Columns {
