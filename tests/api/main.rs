@@ -2,7 +2,6 @@
 
 mod admin;
 mod auth;
-mod cancel;
 mod classify;
 mod connections;
 mod health;
