@@ -318,3 +318,48 @@ fn an_invalid_configuration_fails_at_start_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS needs both"));
 }
+
+/// Rules over the limits are `check-rules` problems with their `file:line:column`, and the
+/// ruleset is not loaded.
+#[test]
+fn check_rules_reports_rules_over_the_limits_with_their_location() {
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let many: Vec<String> = (0..1001).map(|i| format!("\"w{i}\"")).collect();
+    std::fs::write(
+        rules.path().join("zz-limits.toml"),
+        format!(
+            "[[rule]]\nid = \"long\"\nqueue = \"legal\"\nany = [\"{}\"]\n\n[[rule]]\nid = \"costly\"\nqueue = \"legal\"\nany = ['/(?s).{{2000}}x.{{2000}}/']\n\n[[rule]]\nid = \"many\"\nqueue = \"legal\"\nany = [{}]\n",
+            "x".repeat(5000),
+            many.join(", ")
+        ),
+    )
+    .unwrap();
+    std::fs::write(rules.path().join("zz-too-big.toml"), vec![b'#'; 17 * 1024 * 1024]).unwrap();
+    let out = triage(&["check-rules", rules.path().to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("zz-too-big.toml:1:1: the file is 17825792 bytes"),
+        "{stderr}"
+    );
+    // The oversized file stops the load before any file is parsed; without it, the rules.
+    std::fs::remove_file(rules.path().join("zz-too-big.toml")).unwrap();
+    let out = triage(&["check-rules", rules.path().to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "zz-limits.toml:4:8: term `xxxx",
+        "at most 1024 bytes; this one is 5000",
+        "zz-limits.toml:9:8: term `/(?s).{2000}x.{2000}/`: the regex compiles to more than 65536 bytes",
+        "zz-limits.toml:14:",
+        "rule `many` has 1001 terms",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}

@@ -3,10 +3,12 @@
 //! - [`spec`]: the files as written (serde, with spans).
 //! - [`load`]: reading a directory (or the built-in default), validation, the version hash.
 //! - [`term`]: match terms. [`field`]: the message fields rules read.
+//! - [`limits`]: what a ruleset may ask for (sizes of files, terms and compiled automata).
 //!
 //! The format is documented in `rules/README.md`.
 
 pub mod field;
+pub mod limits;
 mod load;
 mod spec;
 pub mod term;
