@@ -363,3 +363,30 @@ fn check_rules_reports_rules_over_the_limits_with_their_location() {
         assert!(stderr.contains(expected), "{expected}\n{stderr}");
     }
 }
+
+/// `--jsonl` reads at most the message limit of a line: a longer one gets an error line naming
+/// its number and is never held whole, and the lines after it are classified.
+#[test]
+fn jsonl_lines_over_the_limit_are_errors_and_the_next_lines_are_read() {
+    let mut input = b"{\"id\":\"a\",\"subject\":\"Rechnung\"}\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 11 * 1024 * 1024));
+    input.extend(b"\n{\"id\":\"c\",\"subject\":\"Abmahnung\"}\n");
+    let out = triage(&["classify", "--jsonl"], root(), &input);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["queue"], "contract");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 10485760 bytes"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        (lines[2]["id"].as_str(), lines[2]["queue"].as_str()),
+        (Some("c"), Some("legal"))
+    );
+    assert_eq!(out.status.code(), Some(1));
+}

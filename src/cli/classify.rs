@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use triage::engine::explain::explain;
 use triage::intake::{Input, IntakeError, intake};
 use triage::mail::Limits;
+use triage::replay::source::read_line;
 use triage::{Engine, Message, Ticket};
 
 /// Arguments of `classify`.
@@ -138,6 +139,8 @@ fn classify_jsonl(
     Ok(ok)
 }
 
+/// Classifies one ticket per line. A line longer than the message limit is never held: it
+/// gets an error line naming its number and the limit, and the next line is read.
 fn classify_lines(
     engine: &Engine,
     mut reader: impl BufRead,
@@ -148,12 +151,18 @@ fn classify_lines(
     let mut ok = true;
     let mut buf = Vec::new();
     let mut line_no = 0usize;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while let Some(too_long) = read_line(&mut reader, &mut buf, limits.max_message_bytes)? {
         line_no += 1;
+        if too_long {
+            ok = false;
+            let error = format!("line longer than {} bytes: not read", limits.max_message_bytes);
+            writeln!(
+                out,
+                "{}",
+                json!({ "id": Value::Null, "line": line_no, "error": error })
+            )?;
+            continue;
+        }
         match parse_ticket(&buf) {
             Ok(ticket) => match intake(Input::Ticket(&ticket), None, &limits) {
                 Ok(message) => emit(engine, &ticket.id, &message, mode, out)?,
