@@ -390,3 +390,70 @@ fn jsonl_lines_over_the_limit_are_errors_and_the_next_lines_are_read() {
     );
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// Logs written to a file (or a pipe) carry no colour codes, and a rule file whose name holds
+/// a newline cannot forge a log line: the name is escaped wherever it is reported.
+#[test]
+fn logs_to_a_file_have_no_colour_codes_and_file_names_cannot_forge_lines() {
+    use std::time::{Duration, Instant};
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("serve.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            "off",
+            "--rules",
+        ])
+        .arg(rules.path())
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("triage serving");
+    let forged = "2026-01-01T00:00:00.000000Z ERROR triage: all tickets deleted";
+    std::fs::write(
+        rules.path().join(format!("evil\n{forged}.toml")),
+        "[[rule]]\nid = \"x\"\nqueue = \n",
+    )
+    .unwrap();
+    let text = wait_for("ruleset problem");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("ruleset problem"), "{text}");
+    assert!(!text.contains('\u{1b}'), "colour codes in a log file:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-01-01T00:00:00")),
+        "a forged log line:\n{text}"
+    );
+    assert!(text.contains("evil\\n2026-01-01"), "{text}");
+}

@@ -196,5 +196,15 @@ pub fn parse_ticket(line: &[u8]) -> Result<Ticket, (Value, String)> {
     if !value.is_object() {
         return Err((Value::Null, "not a JSON object".to_string()));
     }
-    serde_json::from_value(value).map_err(|e| (id, format!("invalid ticket: {e}")))
+    let numeric = id
+        .is_number()
+        .then(|| triage::message::numeric_id(text.as_bytes()))
+        .flatten();
+    let mut ticket: Ticket =
+        serde_json::from_value(value).map_err(|e| (id, format!("invalid ticket: {e}")))?;
+    // As written: integers beyond 64 bits would otherwise come back as floats.
+    if let Some(numeric) = numeric {
+        ticket.id = numeric;
+    }
+    Ok(ticket)
 }

@@ -35,9 +35,12 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote the files (ids, terms), which may hold newlines: escaped, so one
+        // problem is always one line.
+        let message = crate::text::printable(&self.message);
         match &self.location {
-            Some(at) => write!(f, "{at}: {}", self.message),
-            None => f.write_str(&self.message),
+            Some(at) => write!(f, "{at}: {message}"),
+            None => f.write_str(&message),
         }
     }
 }
@@ -47,7 +50,7 @@ impl fmt::Display for Problem {
 #[non_exhaustive]
 pub enum LoadError {
     /// The directory or a file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", crate::text::printable(&path.display().to_string()))]
     Io {
         /// The path that failed.
         path: PathBuf,

@@ -35,7 +35,14 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        // File names come from the directory: escaped, so they cannot forge log lines.
+        write!(
+            f,
+            "{}:{}:{}",
+            crate::text::printable(&self.file),
+            self.line,
+            self.column
+        )
     }
 }
 
