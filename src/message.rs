@@ -98,6 +98,22 @@ fn id_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     })
 }
 
+/// The `id` member of a JSON object exactly as written when it is a number. serde_json reads
+/// integers beyond 64 bits as floats (`18446744073709551616` comes back as
+/// `1.8446744073709552e19`), and helpdesks do export such ids, so callers that read tickets
+/// from JSON take the digits from the text instead.
+pub fn numeric_id(json: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct IdOnly<'a> {
+        #[serde(borrow)]
+        id: Option<&'a serde_json::value::RawValue>,
+    }
+    let parsed: IdOnly<'_> = serde_json::from_slice(json).ok()?;
+    let raw = parsed.id?.get();
+    raw.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        .then(|| raw.to_string())
+}
+
 /// Accepts `"a@x"`, `"a@x, b@y"` or `["a@x", "b@y"]`.
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
@@ -124,6 +140,14 @@ mod tests {
         let t: Ticket = serde_json::from_str(r#"{"id": 42, "to": "a@x.es", "body": "hola"}"#).unwrap();
         assert_eq!(t.id, "42");
         assert_eq!(t.to, vec!["a@x.es"]);
+    }
+
+    #[test]
+    fn numeric_ids_beyond_64_bits_keep_their_digits() {
+        let json = br#"{"subject": "x", "id": 18446744073709551616123}"#;
+        assert_eq!(numeric_id(json).as_deref(), Some("18446744073709551616123"));
+        assert_eq!(numeric_id(br#"{"id": "abc"}"#), None);
+        assert_eq!(numeric_id(br#"{"id": -7}"#).as_deref(), Some("-7"));
     }
 
     #[test]

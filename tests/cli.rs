@@ -318,3 +318,142 @@ fn an_invalid_configuration_fails_at_start_with_a_clear_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("TLS needs both"));
 }
+
+/// Rules over the limits are `check-rules` problems with their `file:line:column`, and the
+/// ruleset is not loaded.
+#[test]
+fn check_rules_reports_rules_over_the_limits_with_their_location() {
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let many: Vec<String> = (0..1001).map(|i| format!("\"w{i}\"")).collect();
+    std::fs::write(
+        rules.path().join("zz-limits.toml"),
+        format!(
+            "[[rule]]\nid = \"long\"\nqueue = \"legal\"\nany = [\"{}\"]\n\n[[rule]]\nid = \"costly\"\nqueue = \"legal\"\nany = ['/(?s).{{2000}}x.{{2000}}/']\n\n[[rule]]\nid = \"many\"\nqueue = \"legal\"\nany = [{}]\n",
+            "x".repeat(5000),
+            many.join(", ")
+        ),
+    )
+    .unwrap();
+    std::fs::write(rules.path().join("zz-too-big.toml"), vec![b'#'; 17 * 1024 * 1024]).unwrap();
+    let out = triage(&["check-rules", rules.path().to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("zz-too-big.toml:1:1: the file is 17825792 bytes"),
+        "{stderr}"
+    );
+    // The oversized file stops the load before any file is parsed; without it, the rules.
+    std::fs::remove_file(rules.path().join("zz-too-big.toml")).unwrap();
+    let out = triage(&["check-rules", rules.path().to_str().unwrap()], root(), b"");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "zz-limits.toml:4:8: term `xxxx",
+        "at most 1024 bytes; this one is 5000",
+        "zz-limits.toml:9:8: term `/(?s).{2000}x.{2000}/`: the regex compiles to more than 65536 bytes",
+        "zz-limits.toml:14:",
+        "rule `many` has 1001 terms",
+    ] {
+        assert!(stderr.contains(expected), "{expected}\n{stderr}");
+    }
+}
+
+/// `--jsonl` reads at most the message limit of a line: a longer one gets an error line naming
+/// its number and is never held whole, and the lines after it are classified.
+#[test]
+fn jsonl_lines_over_the_limit_are_errors_and_the_next_lines_are_read() {
+    let mut input = b"{\"id\":\"a\",\"subject\":\"Rechnung\"}\n".to_vec();
+    input.extend(std::iter::repeat_n(b'x', 11 * 1024 * 1024));
+    input.extend(b"\n{\"id\":\"c\",\"subject\":\"Abmahnung\"}\n");
+    let out = triage(&["classify", "--jsonl"], root(), &input);
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[0]["queue"], "contract");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 10485760 bytes"),
+        "{}",
+        lines[1]
+    );
+    assert_eq!(
+        (lines[2]["id"].as_str(), lines[2]["queue"].as_str()),
+        (Some("c"), Some("legal"))
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
+/// Logs written to a file (or a pipe) carry no colour codes, and a rule file whose name holds
+/// a newline cannot forge a log line: the name is escaped wherever it is reported.
+#[test]
+fn logs_to_a_file_have_no_colour_codes_and_file_names_cannot_forge_lines() {
+    use std::time::{Duration, Instant};
+    let rules = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("rules")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            std::fs::copy(&path, rules.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let log_dir = tempfile::tempdir().unwrap();
+    let log = log_dir.path().join("serve.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--admin-listen",
+            "off",
+            "--rules",
+        ])
+        .arg(rules.path())
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let wait_for = |needle: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains(needle) {
+                return text;
+            }
+            if Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for("triage serving");
+    let forged = "2026-01-01T00:00:00.000000Z ERROR triage: all tickets deleted";
+    std::fs::write(
+        rules.path().join(format!("evil\n{forged}.toml")),
+        "[[rule]]\nid = \"x\"\nqueue = \n",
+    )
+    .unwrap();
+    let text = wait_for("ruleset problem");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(text.contains("ruleset problem"), "{text}");
+    assert!(!text.contains('\u{1b}'), "colour codes in a log file:\n{text}");
+    assert!(
+        !text.lines().any(|l| l.starts_with("2026-01-01T00:00:00")),
+        "a forged log line:\n{text}"
+    );
+    assert!(text.contains("evil\\n2026-01-01"), "{text}");
+}

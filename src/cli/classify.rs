@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use triage::engine::explain::explain;
 use triage::intake::{Input, IntakeError, intake};
 use triage::mail::Limits;
+use triage::replay::source::read_line;
 use triage::{Engine, Message, Ticket};
 
 /// Arguments of `classify`.
@@ -141,6 +142,8 @@ fn classify_jsonl(
     Ok(ok)
 }
 
+/// Classifies one ticket per line. A line longer than the message limit is never held: it
+/// gets an error line naming its number and the limit, and the next line is read.
 fn classify_lines(
     engine: &Engine,
     mut reader: impl BufRead,
@@ -151,12 +154,18 @@ fn classify_lines(
     let mut ok = true;
     let mut buf = Vec::new();
     let mut line_no = 0usize;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while let Some(too_long) = read_line(&mut reader, &mut buf, limits.max_message_bytes)? {
         line_no += 1;
+        if too_long {
+            ok = false;
+            let error = format!("line longer than {} bytes: not read", limits.max_message_bytes);
+            writeln!(
+                out,
+                "{}",
+                json!({ "id": Value::Null, "line": line_no, "error": error })
+            )?;
+            continue;
+        }
         match parse_ticket(&buf) {
             Ok(ticket) => match intake(Input::Ticket(&ticket), None, &limits) {
                 Ok(message) => emit(engine, &ticket.id, &message, mode, out)?,
@@ -190,5 +199,15 @@ pub fn parse_ticket(line: &[u8]) -> Result<Ticket, (Value, String)> {
     if !value.is_object() {
         return Err((Value::Null, "not a JSON object".to_string()));
     }
-    serde_json::from_value(value).map_err(|e| (id, format!("invalid ticket: {e}")))
+    let numeric = id
+        .is_number()
+        .then(|| triage::message::numeric_id(text.as_bytes()))
+        .flatten();
+    let mut ticket: Ticket =
+        serde_json::from_value(value).map_err(|e| (id, format!("invalid ticket: {e}")))?;
+    // As written: integers beyond 64 bits would otherwise come back as floats.
+    if let Some(numeric) = numeric {
+        ticket.id = numeric;
+    }
+    Ok(ticket)
 }

@@ -27,6 +27,9 @@ struct File {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     tls_client_ca: Option<PathBuf>,
+    admin_tls: Option<bool>,
+    admin_tls_cert: Option<PathBuf>,
+    admin_tls_key: Option<PathBuf>,
     max_connections: Option<usize>,
     admin_max_connections: Option<usize>,
     handshake_timeout: Option<u64>,
@@ -92,6 +95,9 @@ pub fn layer(args: &mut Args, matches: &ArgMatches) -> anyhow::Result<Sources> {
     layer!(tls_cert, path(file.tls_cert).map(Some));
     layer!(tls_key, path(file.tls_key).map(Some));
     layer!(tls_client_ca, path(file.tls_client_ca).map(Some));
+    layer!(admin_tls, file.admin_tls);
+    layer!(admin_tls_cert, path(file.admin_tls_cert).map(Some));
+    layer!(admin_tls_key, path(file.admin_tls_key).map(Some));
     layer!(max_connections, file.max_connections);
     layer!(admin_max_connections, file.admin_max_connections);
     layer!(handshake_timeout, file.handshake_timeout);

@@ -54,6 +54,16 @@ pub struct Args {
     /// CA (PEM) whose client certificates are accepted: enables mutual TLS.
     #[arg(long, env = "TRIAGE_TLS_CLIENT_CA")]
     pub(super) tls_client_ca: Option<PathBuf>,
+    /// Serve the admin port over TLS with the gRPC port's certificate and key.
+    #[arg(long, env = "TRIAGE_ADMIN_TLS")]
+    pub(super) admin_tls: bool,
+    /// TLS certificate chain (PEM) for the admin port (with --admin-tls-key; instead of the
+    /// gRPC one).
+    #[arg(long, env = "TRIAGE_ADMIN_TLS_CERT")]
+    pub(super) admin_tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM) for the admin port.
+    #[arg(long, env = "TRIAGE_ADMIN_TLS_KEY")]
+    pub(super) admin_tls_key: Option<PathBuf>,
     /// gRPC connections open at once; at the cap the longest-idle one is closed to make room
     /// (lowered at start to fit the open-file limit).
     #[arg(long, env = "TRIAGE_MAX_CONNECTIONS", default_value_t = 1024)]
@@ -120,6 +130,17 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         }
         _ => {}
     }
+    match (&args.admin_tls_cert, &args.admin_tls_key) {
+        (Some(_), None) | (None, Some(_)) => {
+            anyhow::bail!("admin_tls_cert and admin_tls_key go together: admin TLS needs both")
+        }
+        (None, None) if args.admin_tls && args.tls_cert.is_none() => {
+            anyhow::bail!(
+                "admin_tls reuses the gRPC certificate, but tls_cert is not set (or set admin_tls_cert and admin_tls_key)"
+            )
+        }
+        _ => {}
+    }
     if args.max_concurrency == 0 {
         anyhow::bail!("max_concurrency must be at least 1");
     }
@@ -171,6 +192,8 @@ fn validate(args: &Args) -> anyhow::Result<()> {
         ("tls_cert", &args.tls_cert),
         ("tls_key", &args.tls_key),
         ("tls_client_ca", &args.tls_client_ca),
+        ("admin_tls_cert", &args.admin_tls_cert),
+        ("admin_tls_key", &args.admin_tls_key),
     ] {
         if let Some(p) = path
             && !p.exists()
@@ -208,6 +231,15 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         }),
         _ => None,
     };
+    let admin_tls = match (&args.admin_tls_cert, &args.admin_tls_key, &tls) {
+        (Some(cert), Some(key), _) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: None,
+        }),
+        (None, None, Some(grpc)) if args.admin_tls => Some(grpc.clone()),
+        _ => None,
+    };
     // As Go's runtime does: the hard limit is what the operator allowed; the soft one is often
     // a historical 1,024 that a few hundred idle clients would exhaust.
     let open_files = server::conn::raise_descriptor_limit();
@@ -234,6 +266,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             route: args.milter_route.then(|| milter::Route::new(&args.milter_intake)),
             ..milter::Settings::default()
         },
+        admin_tls,
         connections,
         admin_connections: ConnLimits {
             max_connections: args.admin_max_connections,

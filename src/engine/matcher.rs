@@ -5,7 +5,7 @@
 use aho_corasick::{AhoCorasick, MatchKind};
 use regex_automata::{Input, PatternSet, meta};
 
-use crate::rules::{Field, Term};
+use crate::rules::{Field, Term, limits};
 use crate::text::{Folded, boundary_after, boundary_before, fold};
 
 /// Most hits kept per field: a hostile message repeating a keyword a million times must not
@@ -22,6 +22,9 @@ pub enum CompileError {
     /// The regex terms could not be compiled.
     #[error("regex terms: {0}")]
     Regex(#[from] Box<regex_automata::meta::BuildError>),
+    /// The keyword automaton came out larger than [`limits::MAX_AUTOMATON_BYTES`].
+    #[error("the keyword automaton takes {0} bytes, more than the limit of {max}", max = limits::MAX_AUTOMATON_BYTES)]
+    TooLarge(usize),
 }
 
 /// A term found in a message.
@@ -88,19 +91,26 @@ impl Matcher {
             // left to the crate: for thousands of patterns it picks a contiguous NFA, which
             // scans as fast as a full DFA here in a thirtieth of the memory (26 MB vs 0.8 MB
             // for the default ruleset) and builds seven times faster.
-            Some(
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(&patterns)?,
-            )
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(&patterns)?;
+            if ac.memory_usage() > limits::MAX_AUTOMATON_BYTES {
+                return Err(CompileError::TooLarge(ac.memory_usage()));
+            }
+            Some(ac)
         };
         let (regexes, regex_terms) = if regex_patterns.is_empty() {
             (None, Vec::new())
         } else {
             let patterns: Vec<String> = regex_patterns.iter().map(|p| ascii_classes(p)).collect();
             // MatchKind::All: the set reports every pattern that matches, not only the leftmost.
+            // The loader checked each regex and their total; the limit here is the backstop.
             let all = meta::Regex::builder()
-                .configure(meta::Config::new().match_kind(regex_automata::MatchKind::All))
+                .configure(
+                    meta::Config::new()
+                        .match_kind(regex_automata::MatchKind::All)
+                        .nfa_size_limit(Some(2 * limits::MAX_REGEXES_NFA_BYTES)),
+                )
                 .build_many(&patterns)
                 .map_err(Box::new)?;
             let mut single = Vec::with_capacity(patterns.len());
@@ -171,46 +181,7 @@ fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: us
     }
 }
 
-/// Makes `\b`, `\w` and `\d` (and `\W`, `\D`) ASCII; `\B` stays Unicode. Folded text is ASCII for the
-/// supported languages; Unicode word boundaries would force the slowest regex engine on every
-/// message, and a Unicode `\w` compiles to an automaton of megabytes per regex.
-pub fn ascii_classes(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 16);
-    let mut chars = pattern.chars();
-    let mut in_class = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => match chars.next() {
-                Some(k @ ('b' | 'w' | 'd')) if !in_class => {
-                    out.push_str("(?-u:\\");
-                    out.push(k);
-                    out.push(')');
-                }
-                // ASCII negations would match bytes inside a UTF-8 character, which a regex
-                // over text refuses: spell them as Unicode classes of the ASCII complement.
-                Some('W') if !in_class => out.push_str("[^0-9A-Za-z_]"),
-                Some('D') if !in_class => out.push_str("[^0-9]"),
-                Some('w') if in_class => out.push_str("0-9A-Za-z_"),
-                Some('d') if in_class => out.push_str("0-9"),
-                Some(next) => {
-                    out.push('\\');
-                    out.push(next);
-                }
-                None => out.push('\\'),
-            },
-            '[' => {
-                in_class = true;
-                out.push(c);
-            }
-            ']' => {
-                in_class = false;
-                out.push(c);
-            }
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::rules::term::ascii_classes;
 
 #[cfg(test)]
 mod tests {

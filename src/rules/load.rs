@@ -14,7 +14,7 @@ use super::condition::{
 use super::spec::{ConditionSpecs, CueSpec, FileSpec, RuleSpec, SignalSpec, TermListSpec};
 use super::{
     Calibration, Cue, CueKind, Example, Expectation, FieldSet, Location, Move, Negated, Queue, Rule, RuleSet,
-    Scope, Signal, Term,
+    Scope, Signal, Term, limits,
 };
 use crate::message::Ticket;
 
@@ -41,9 +41,12 @@ pub struct Problem {
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Messages quote the files (ids, terms), which may hold newlines: escaped, so one
+        // problem is always one line.
+        let message = crate::text::printable(&self.message);
         match &self.location {
-            Some(at) => write!(f, "{at}: {}", self.message),
-            None => f.write_str(&self.message),
+            Some(at) => write!(f, "{at}: {message}"),
+            None => f.write_str(&message),
         }
     }
 }
@@ -53,7 +56,7 @@ impl fmt::Display for Problem {
 #[non_exhaustive]
 pub enum LoadError {
     /// The directory or a file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {source}", crate::text::printable(&path.display().to_string()))]
     Io {
         /// The path that failed.
         path: PathBuf,
@@ -99,8 +102,10 @@ impl RuleSet {
     }
 }
 
-/// Reads every `*.toml` file of `dir`, in file-name order.
+/// Reads every `*.toml` file of `dir`, in file-name order, within the size limits
+/// ([`limits::MAX_FILE_BYTES`], [`limits::MAX_RULESET_BYTES`]): a file over them is not read.
 fn read_sources(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, LoadError> {
+    use std::io::Read;
     let io = |source| LoadError::Io {
         path: dir.to_path_buf(),
         source,
@@ -114,12 +119,57 @@ fn read_sources(dir: &Path) -> Result<Vec<(String, Vec<u8>)>, LoadError> {
     }
     names.sort();
     let mut sources = Vec::with_capacity(names.len());
+    let mut problems = Vec::new();
+    let mut total = 0u64;
     for path in names {
-        let bytes = std::fs::read(&path).map_err(|source| LoadError::Io {
+        let name = path.display().to_string();
+        let too_large = |size: String| Problem {
+            location: Some(Location {
+                file: name.clone(),
+                line: 1,
+                column: 1,
+            }),
+            message: format!(
+                "the file is {size} bytes; a rule file may hold at most {} bytes",
+                limits::MAX_FILE_BYTES
+            ),
+        };
+        let read_error = |source| LoadError::Io {
             path: path.clone(),
             source,
-        })?;
-        sources.push((path.display().to_string(), bytes));
+        };
+        let declared = std::fs::metadata(&path).map_err(read_error)?.len();
+        if declared > limits::MAX_FILE_BYTES {
+            problems.push(too_large(declared.to_string()));
+            continue;
+        }
+        let mut bytes = Vec::with_capacity(declared as usize);
+        std::fs::File::open(&path)
+            .and_then(|f| f.take(limits::MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > limits::MAX_FILE_BYTES {
+            problems.push(too_large(format!("more than {}", limits::MAX_FILE_BYTES)));
+            continue;
+        }
+        total += bytes.len() as u64;
+        if total > limits::MAX_RULESET_BYTES {
+            problems.push(Problem {
+                location: Some(Location {
+                    file: name.clone(),
+                    line: 1,
+                    column: 1,
+                }),
+                message: format!(
+                    "with this file the ruleset holds more than {} bytes, the limit for all files together",
+                    limits::MAX_RULESET_BYTES
+                ),
+            });
+            break;
+        }
+        sources.push((name, bytes));
+    }
+    if !problems.is_empty() {
+        return Err(LoadError::Invalid(problems));
     }
     Ok(sources)
 }
@@ -165,6 +215,9 @@ struct Builder {
     texts: HashMap<String, String>,
     /// Where each `requires`/`unless` reference is written, checked once every id is known.
     reference_sites: Vec<(String, Location)>,
+    /// Bytes of keywords (folded) and of compiled regexes so far, against the ruleset limits.
+    keyword_bytes: usize,
+    regex_bytes: usize,
 }
 
 impl Builder {
@@ -501,11 +554,30 @@ impl Builder {
         spec: ConditionSpecs<'_>,
     ) -> Vec<Condition> {
         let mut conditions = Vec::new();
+        let before = self.problems.len();
+        let count = spec.any.len() + spec.all.len() + spec.none.len() + spec.of.len();
+        if count > limits::MAX_TERMS_PER_RULE {
+            // Checked before any term is read: the count alone bounds the work.
+            let beyond = [spec.any, spec.all, spec.none, spec.of]
+                .into_iter()
+                .flatten()
+                .nth(limits::MAX_TERMS_PER_RULE)
+                .map(|t| self.at(file, t.span()));
+            self.problem(
+                beyond.or(Some(location.clone())),
+                format!(
+                    "`{id}` has {count} terms; a rule or signal may have at most {} (split it)",
+                    limits::MAX_TERMS_PER_RULE
+                ),
+            );
+            return conditions;
+        }
         let any = self.terms(file, spec.any);
         let all = self.terms(file, spec.all);
         let none = self.terms(file, spec.none);
         let of = self.terms(file, spec.of);
-        if any.is_empty() && all.is_empty() && of.is_empty() {
+        // (A rule whose terms were all refused already has its problems.)
+        if any.is_empty() && all.is_empty() && of.is_empty() && self.problems.len() == before {
             self.problem(
                 Some(location.clone()),
                 format!("`{id}` has no `any`, `all` or `of` terms"),
@@ -782,14 +854,51 @@ impl Builder {
                 continue;
             }
             match Term::parse(w.get_ref()) {
-                Ok(term) => terms.push(term),
+                Ok(term) => {
+                    self.count_towards_limits(file, w.span(), &term);
+                    terms.push(term);
+                }
                 Err(msg) => {
                     let at = self.at(file, w.span());
-                    self.problem(Some(at), format!("term `{}`: {msg}", w.get_ref()));
+                    let written = w.get_ref();
+                    let shown = match written.char_indices().nth(60) {
+                        Some((cut, _)) => format!("{}…", &written[..cut]),
+                        None => written.clone(),
+                    };
+                    self.problem(Some(at), format!("term `{shown}`: {msg}"));
                 }
             }
         }
         terms
+    }
+}
+
+impl Builder {
+    /// Adds a term to the ruleset's totals; the term that takes a total over its limit is a
+    /// problem (reported once), so the automata are never built that large.
+    fn count_towards_limits(&mut self, file: &str, span: Range<usize>, term: &Term) {
+        let (total, limit, what) = match term {
+            Term::Word(_) | Term::Prefix(_) => {
+                (&mut self.keyword_bytes, limits::MAX_KEYWORD_BYTES, "keywords")
+            }
+            Term::Regex(_) => (
+                &mut self.regex_bytes,
+                limits::MAX_REGEXES_NFA_BYTES,
+                "compiled regexes",
+            ),
+        };
+        let before = *total;
+        *total += match term {
+            Term::Word(text) | Term::Prefix(text) => text.len(),
+            Term::Regex(_) => term.compiled_bytes(),
+        };
+        if before <= limit && *total > limit {
+            let at = self.at(file, span);
+            self.problem(
+                Some(at),
+                format!("with this term the ruleset's {what} exceed {limit} bytes, the limit for the whole ruleset"),
+            );
+        }
     }
 }
 
@@ -908,6 +1017,34 @@ mod tests {
     }
 
     #[test]
+    fn rules_beyond_the_limits_are_problems_with_their_location() {
+        let many: Vec<String> = (0..limits::MAX_TERMS_PER_RULE + 1)
+            .map(|i| format!("\"w{i}\""))
+            .collect();
+        let rules = format!(
+            "[[rule]]\nid = \"big\"\nqueue = \"a\"\nany = [{}]\n\n[[rule]]\nid = \"long\"\nqueue = \"a\"\nany = [\"{}\"]\n\n[[rule]]\nid = \"costly\"\nqueue = \"b\"\nany = ['/(?s).{{2000}}x.{{2000}}/']\n",
+            many.join(", "),
+            "x".repeat(limits::MAX_TERM_BYTES + 1)
+        );
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", &rules)]);
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:4:") && m.contains("1001 terms")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:9:") && m.contains("at most 1024 bytes")),
+            "{p:?}"
+        );
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:14:") && m.contains("compiles to more than")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn new_constructs_report_their_problems_with_file_line_and_column() {
         let rules = "[[rule]]\nid = \"a.x\"\nqueue = \"a\"\nany = [\"x\", \"@nolist\"]\nrequires = [\"ghost\"]\n\
                      [[signal]]\nid = \"s1\"\nany = [\"x\"]\nrequires = [\"s2\"]\n\
@@ -922,6 +1059,26 @@ mod tests {
         assert!(has("r.toml:17:", "share 2 is outside"), "{p:?}");
         assert!(p.iter().any(|m| m.contains("make a cycle")), "{p:?}");
         assert!(has("r.toml:20:", "kind = `maybe`"), "{p:?}");
+    }
+
+    #[test]
+    fn the_keywords_of_a_ruleset_are_limited_in_total() {
+        let words: Vec<String> = (0..limits::MAX_KEYWORD_BYTES / 900 + 1)
+            .map(|i| format!("\"{}{i}\"", "k".repeat(900)))
+            .collect();
+        let chunks: Vec<String> = words
+            .chunks(500)
+            .enumerate()
+            .map(|(i, c)| {
+                format!(
+                    "[[rule]]\nid = \"r{i}\"\nqueue = \"a\"\nany = [{}]\n",
+                    c.join(", ")
+                )
+            })
+            .collect();
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", &chunks.join("\n"))]);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("keywords exceed"), "{p:?}");
     }
 
     #[test]

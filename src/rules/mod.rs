@@ -4,11 +4,13 @@
 //! - [`load`]: reading a directory (or the built-in default), validation, the version hash.
 //! - [`term`]: match terms. [`field`]: the message fields rules read.
 //! - [`condition`]: the operators of rule conditions, one file each.
+//! - [`limits`]: what a ruleset may ask for (sizes of files, terms and compiled automata).
 //!
 //! The format is documented in `rules/README.md`.
 
 pub mod condition;
 pub mod field;
+pub mod limits;
 mod load;
 mod spec;
 pub mod term;
@@ -36,7 +38,14 @@ pub struct Location {
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.file, self.line, self.column)
+        // File names come from the directory: escaped, so they cannot forge log lines.
+        write!(
+            f,
+            "{}:{}:{}",
+            crate::text::printable(&self.file),
+            self.line,
+            self.column
+        )
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::limits::{MAX_REGEX_BYTES, MAX_REGEX_NFA_BYTES, MAX_TERM_BYTES};
 use crate::text::fold_term;
 
 /// One match term, already folded for matching.
@@ -16,7 +17,8 @@ pub enum Term {
 }
 
 impl Term {
-    /// Parses a term as written in a rule file (see `rules/README.md`).
+    /// Parses a term as written in a rule file (see `rules/README.md`), within the
+    /// [`super::limits`] (length, and for a regex its compiled size).
     pub fn parse(written: &str) -> Result<Term, String> {
         let trimmed = written.trim();
         if trimmed.len() >= 2 && trimmed.starts_with('/') && trimmed.ends_with('/') {
@@ -24,10 +26,23 @@ impl Term {
             if pattern.is_empty() {
                 return Err("empty regex".into());
             }
+            if pattern.len() > MAX_REGEX_BYTES {
+                return Err(format!(
+                    "a regex may be at most {MAX_REGEX_BYTES} bytes; this one is {}",
+                    pattern.len()
+                ));
+            }
             regex_syntax::ast::parse::Parser::new()
                 .parse(pattern)
                 .map_err(|e| format!("invalid regex: {}", e.kind()))?;
+            regex_size(pattern)?;
             return Ok(Term::Regex(pattern.to_string()));
+        }
+        if trimmed.len() > MAX_TERM_BYTES {
+            return Err(format!(
+                "a term may be at most {MAX_TERM_BYTES} bytes; this one is {}",
+                trimmed.len()
+            ));
         }
         let (body, prefix) = match trimmed.strip_suffix('*') {
             Some(body) => (body, true),
@@ -75,6 +90,76 @@ fn phrase_with_prefixes(written: &str) -> Result<Term, String> {
         }
     }
     Ok(Term::Regex(pattern))
+}
+
+impl Term {
+    /// The compiled size of a regex term (as the engine compiles it), or 0 for other terms.
+    pub fn compiled_bytes(&self) -> usize {
+        match self {
+            Term::Regex(pattern) => regex_size(pattern).unwrap_or(MAX_REGEX_NFA_BYTES),
+            _ => 0,
+        }
+    }
+}
+
+/// The size of `pattern` compiled as the engine compiles it, or why it cannot be: over
+/// [`MAX_REGEX_NFA_BYTES`] (the compiler stops as soon as it is exceeded) or invalid.
+fn regex_size(pattern: &str) -> Result<usize, String> {
+    use regex_automata::nfa::thompson;
+    let nfa = thompson::Compiler::new()
+        .configure(thompson::Config::new().nfa_size_limit(Some(MAX_REGEX_NFA_BYTES)))
+        .build(&ascii_classes(pattern))
+        .map_err(|e| {
+            if e.size_limit().is_some() {
+                format!(
+                    "the regex compiles to more than {MAX_REGEX_NFA_BYTES} bytes (its cost on every message grows with it): use shorter counted repetitions or fewer alternatives"
+                )
+            } else {
+                format!("invalid regex: {e}")
+            }
+        })?;
+    Ok(nfa.memory_usage())
+}
+
+/// Makes `\b`, `\w` and `\d` (and `\W`, `\D`) ASCII; `\B` stays Unicode. Folded text is ASCII for the
+/// supported languages; Unicode word boundaries would force the slowest regex engine on every
+/// message, and a Unicode `\w` compiles to an automaton of megabytes per regex.
+pub fn ascii_classes(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(k @ ('b' | 'w' | 'd')) if !in_class => {
+                    out.push_str("(?-u:\\");
+                    out.push(k);
+                    out.push(')');
+                }
+                // ASCII negations would match bytes inside a UTF-8 character, which a regex
+                // over text refuses: spell them as Unicode classes of the ASCII complement.
+                Some('W') if !in_class => out.push_str("[^0-9A-Za-z_]"),
+                Some('D') if !in_class => out.push_str("[^0-9]"),
+                Some('w') if in_class => out.push_str("0-9A-Za-z_"),
+                Some('d') if in_class => out.push_str("0-9"),
+                Some(next) => {
+                    out.push('\\');
+                    out.push(next);
+                }
+                None => out.push('\\'),
+            },
+            '[' => {
+                in_class = true;
+                out.push(c);
+            }
+            ']' => {
+                in_class = false;
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 impl fmt::Display for Term {
@@ -132,5 +217,17 @@ mod tests {
         );
         assert!(Term::parse("ab*").unwrap_err().contains("three letters"));
         assert!(Term::parse("/(unclosed/").unwrap_err().contains("invalid regex"));
+    }
+
+    #[test]
+    fn terms_and_regexes_beyond_the_limits_are_refused_before_they_cost_anything() {
+        let long = "a".repeat(MAX_TERM_BYTES + 1);
+        assert!(Term::parse(&long).unwrap_err().contains("at most 1024 bytes"));
+        let regex = format!("/{}/", "a".repeat(MAX_REGEX_BYTES + 1));
+        assert!(Term::parse(&regex).unwrap_err().contains("at most 4096 bytes"));
+        let costly = Term::parse("/(?s).{2000}x.{2000}/").unwrap_err();
+        assert!(costly.contains("compiles to more than"), "{costly}");
+        assert!(Term::parse("/(?s).{200}x.{200}/").is_err());
+        assert!(Term::parse(r"/\bticket\s*#?\d{4,}/").unwrap().compiled_bytes() > 0);
     }
 }

@@ -110,6 +110,12 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Bod
                 .into_response();
         }
     }
+    if !is_json(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the body must be JSON: send `Content-Type: application/json`",
+        );
+    }
     // The same permit as a gRPC call, taken before the body is read: JSON, base64 and MIME
     // decoding of a large body cost as much as the classification, and a body held while
     // waiting would cost its memory for nothing.
@@ -199,24 +205,43 @@ fn webhook(
     limits: &Limits,
     cancel: &Cancel,
 ) -> Result<Verdict, (StatusCode, String)> {
-    let request: WebhookRequest =
+    let mut request: WebhookRequest =
         serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
+    // Numeric ids as written: integers beyond 64 bits would otherwise come back as floats.
+    if let Some(id) = crate::message::numeric_id(body) {
+        request.ticket.id = id;
+    }
     let ticket = &request.ticket;
     let raw;
-    let (input, hint) = match &request.raw_email {
-        Some(b64) => {
+    let (input, hint) = match request.raw_email.as_deref().map(str::trim) {
+        Some(b64) if !b64.is_empty() => {
             raw = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
+                .decode(b64)
                 .map_err(|e| (StatusCode::BAD_REQUEST, format!("raw_email is not base64: {e}")))?;
+            // The size limit counts what the request carries besides the message, as for a
+            // ticket (see crate::intake).
+            let size = raw.len() + ticket.id.len() + ticket.language.as_ref().map_or(0, String::len);
+            if size > limits.max_message_bytes {
+                let e = IntakeError::TooLarge {
+                    size,
+                    limit: limits.max_message_bytes,
+                };
+                return Err((StatusCode::PAYLOAD_TOO_LARGE, e.to_string()));
+            }
             (Input::Raw(&raw), ticket.language.as_deref())
         }
-        None if ticket.subject.is_empty() && ticket.body.is_empty() => {
+        // The same rule as gRPC: something to classify, or INVALID_ARGUMENT (here 400).
+        _ if ticket.subject.trim().is_empty()
+            && ticket.body.trim().is_empty()
+            && ticket.headers.is_empty() =>
+        {
             return Err((
                 StatusCode::BAD_REQUEST,
-                "the request has neither `subject`/`body` nor `raw_email`".to_string(),
+                "nothing to classify: the request has no `subject`, `body` or `headers`, and no `raw_email`"
+                    .to_string(),
             ));
         }
-        None => (Input::Ticket(ticket), None),
+        _ => (Input::Ticket(ticket), None),
     };
     let cancelled = |e: &dyn std::fmt::Display| (StatusCode::GATEWAY_TIMEOUT, e.to_string());
     let message = intake_with(input, hint, limits, cancel).map_err(|e| match e {
@@ -226,4 +251,16 @@ fn webhook(
     engine
         .classify_with(&ticket.id, &message, cancel)
         .map_err(|e| cancelled(&e))
+}
+
+/// True when the request declares a JSON body, or declares nothing (simple clients).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return true;
+    };
+    let Ok(value) = value.to_str() else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

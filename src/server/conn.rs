@@ -111,6 +111,7 @@ pub struct Port {
 
 /// Raises the soft limit on open files to the hard limit (as Go's runtime does) and returns the
 /// limit now in force, or `None` when it cannot be read.
+#[cfg(unix)]
 pub fn raise_descriptor_limit() -> Option<u64> {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut limit = getrlimit(Resource::Nofile);
@@ -127,9 +128,22 @@ pub fn raise_descriptor_limit() -> Option<u64> {
 }
 
 /// The open-file limit in force, or `None` when it cannot be read.
+#[cfg(unix)]
 pub fn descriptor_limit() -> Option<u64> {
     let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile);
     Some(limit.current.unwrap_or(u64::MAX))
+}
+
+/// No such limit to raise here.
+#[cfg(not(unix))]
+pub fn raise_descriptor_limit() -> Option<u64> {
+    None
+}
+
+/// No such limit here.
+#[cfg(not(unix))]
+pub fn descriptor_limit() -> Option<u64> {
+    None
 }
 
 /// Fits the two ports' connection caps into the descriptor budget: `limit` minus

@@ -13,8 +13,9 @@ use crate::verdict::{Hit, Rank, Verdict};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RequestError {
-    /// Neither `ticket` nor `raw_email` was set.
-    #[error("the request has neither `ticket` nor `raw_email`: set exactly one")]
+    /// Neither `ticket` nor `raw_email` was set, or what was set holds nothing to classify
+    /// (an empty `raw_email`, a ticket without subject, body or headers).
+    #[error("nothing to classify: set `raw_email`, or a `ticket` with a subject, body or headers")]
     Empty,
     /// The intake refused the message (over the size limit).
     #[error(transparent)]
@@ -65,9 +66,24 @@ pub fn to_message_with(
     limits: &Limits,
     cancel: &Cancel,
 ) -> Result<Message, RequestError> {
+    // The limit counts everything the request carries (id and language hint too).
+    let size = request_size(&req);
+    if size > limits.max_message_bytes {
+        return Err(IntakeError::TooLarge {
+            size,
+            limit: limits.max_message_bytes,
+        }
+        .into());
+    }
     let hint = Some(req.language.as_str());
     match req.input {
         None => Err(RequestError::Empty),
+        Some(pb::classify_request::Input::RawEmail(raw)) if raw.is_empty() => Err(RequestError::Empty),
+        Some(pb::classify_request::Input::Ticket(t))
+            if t.subject.trim().is_empty() && t.body.trim().is_empty() && t.headers.is_empty() =>
+        {
+            Err(RequestError::Empty)
+        }
         Some(pb::classify_request::Input::RawEmail(raw)) => {
             Ok(intake_with(Input::Raw(&raw), hint, limits, cancel)?)
         }

@@ -207,20 +207,34 @@ impl pb::triage_server::Triage for TriageService {
                 let started = Instant::now();
                 super::metrics::request_bytes(convert::request_size(&req));
                 let span = debug_span!("classify_stream_item", id = %id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
-                let response = async {
-                    match classify(&classifier, &permit, req).await {
-                        Ok(verdict) => {
-                            record(&verdict, started, "ClassifyStream");
-                            convert::to_response(verdict)
-                        }
-                        Err(e) => {
-                            super::metrics::failed("ClassifyStream");
-                            convert::error_response(id, &e.to_string())
-                        }
+                // Each message is bounded like a call: by the request timeout (an error response
+                // for it, and the stream goes on), by the client's deadline, and by the client
+                // staying (a client gone drops the work, which stops it).
+                let work = tokio::time::timeout(patience, classify(&classifier, &permit, req))
+                    .instrument(span.clone());
+                let outcome = tokio::select! {
+                    outcome = work => outcome,
+                    _ = tx.closed() => break,
+                    _ = sleep_until_some(deadline) => {
+                        end = Some(Status::deadline_exceeded("the stream's deadline passed"));
+                        break;
                     }
-                }
-                .instrument(span)
-                .await;
+                };
+                let response = match outcome {
+                    Ok(Ok(verdict)) => {
+                        span.in_scope(|| record(&verdict, started, "ClassifyStream"));
+                        convert::to_response(verdict)
+                    }
+                    Ok(Err(e)) => {
+                        super::metrics::failed("ClassifyStream");
+                        convert::error_response(id, &e.to_string())
+                    }
+                    Err(_) => {
+                        super::metrics::failed("ClassifyStream");
+                        let error = format!("the classification took longer than {patience:?}");
+                        convert::error_response(id, &error)
+                    }
+                };
                 // Waits while the client is not reading (back-pressure, not buffering), but
                 // not for ever: a client that stops reading would hold its permit.
                 match tokio::time::timeout(patience, tx.send(Ok(response))).await {

@@ -62,6 +62,9 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// How the milter behaves, when one listens (see [`Listeners::milter`]).
     pub milter: milter::Settings,
+    /// TLS files of the admin port (no client certificates there: probes and scrapers);
+    /// `None` means plain HTTP.
+    pub admin_tls: Option<TlsFiles>,
     /// Connection limits of the gRPC port.
     pub connections: ConnLimits,
     /// Connection limits of the admin port: its own cap, so a flood on the gRPC port never
@@ -79,6 +82,7 @@ impl Default for Config {
             tokens: None,
             tls: None,
             milter: milter::Settings::default(),
+            admin_tls: None,
             connections: ConnLimits::default(),
             admin_connections: ConnLimits {
                 max_connections: 64,
@@ -209,7 +213,23 @@ pub async fn serve_on(
         Some(files) => Some(Arc::new(tls::Tls::load(files.clone(), b"h2")?)),
         None => None,
     };
-    let _reload_watches = watch_secrets(tls.clone(), config.tokens.clone())?;
+    let admin_tls = match &config.admin_tls {
+        Some(files) => Some(Arc::new(tls::Tls::load(
+            TlsFiles {
+                client_ca: None,
+                ..files.clone()
+            },
+            b"http/1.1",
+        )?)),
+        None => None,
+    };
+    if tls.is_some() && admin.is_some() && admin_tls.is_none() && config.tokens.is_some() {
+        warn!(
+            "gRPC uses TLS but the admin port is plain HTTP: webhook bearer tokens would travel in clear \
+             (set --admin-tls, or --admin-tls-cert and --admin-tls-key)"
+        );
+    }
+    let _reload_watches = watch_secrets([tls.clone(), admin_tls.clone()], config.tokens.clone())?;
     let open_files = conn::descriptor_limit();
     let (grpc_cap, admin_cap) = conn::descriptor_budget(
         config.connections.max_connections,
@@ -271,7 +291,7 @@ pub async fn serve_on(
                 write_timeout: config.request_timeout,
                 ..config.admin_connections
             },
-            tls: None,
+            tls: admin_tls,
         };
         tokio::spawn(conn::serve(listener, port, admin::router(state), token.clone()))
     });
@@ -341,13 +361,13 @@ fn authenticator(
     }
 }
 
-/// Reloads TLS material and tokens when their files change and on SIGHUP.
+/// Reloads TLS material (of both ports) and tokens when their files change and on SIGHUP.
 fn watch_secrets(
-    tls: Option<Arc<tls::Tls>>,
+    tls: [Option<Arc<tls::Tls>>; 2],
     tokens: Option<Arc<Tokens>>,
 ) -> Result<Vec<reload::Watch>, ServeError> {
     let mut watches = Vec::new();
-    if let Some(tls) = tls {
+    for tls in tls.into_iter().flatten() {
         let files = tls.files();
         let action: Arc<dyn Fn() -> Result<String, String> + Send + Sync> = Arc::new(move || {
             tls.reload()

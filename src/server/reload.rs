@@ -37,8 +37,22 @@ pub async fn reload(rules: Arc<Rules>, why: &'static str) {
             super::metrics::ruleset(&version);
             info!(why, %version, previous = %before, "ruleset reloaded");
         }
+        Ok(Err(super::state::ReloadError::Load(crate::rules::LoadError::Invalid(problems)))) => {
+            super::metrics::reload(false);
+            error!(
+                why,
+                serving = %before,
+                "ruleset reload refused, the last good ruleset keeps serving: {} problem(s)",
+                problems.len()
+            );
+            // One event per problem: each is one line (see rules::Problem).
+            for problem in &problems {
+                error!(%problem, "ruleset problem");
+            }
+        }
         Ok(Err(e)) => {
             super::metrics::reload(false);
+            let e = crate::text::printable(&e.to_string()).into_owned();
             error!(why, serving = %before, "ruleset reload refused, the last good ruleset keeps serving: {e}");
         }
         Err(e) => error!(why, "ruleset reload panicked: {e}"),

@@ -193,3 +193,82 @@ async fn the_webhook_is_shed_before_its_body_is_read() {
     drop(tx);
     server.stop().await;
 }
+
+/// The smaller points of the webhook: ids beyond 64 bits keep their digits, the body must be
+/// JSON (by its Content-Type), every error is JSON (413 included), a request with nothing to
+/// classify is refused as gRPC refuses it, and the id and language count towards the limit.
+#[tokio::test]
+async fn the_webhook_keeps_big_ids_checks_the_content_type_and_answers_json_errors() {
+    let config = Config {
+        limits: Limits {
+            max_message_bytes: 2000,
+            ..Limits::default()
+        },
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let http = reqwest::Client::new();
+    let post = |body: String, content_type: &'static str| {
+        http.post(server.admin_url("/v1/classify"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+
+    let big = post(
+        r#"{"id": 18446744073709551616123, "subject": "Rechnung"}"#.into(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(big.status(), 200);
+    let v: serde_json::Value = big.json().await.unwrap();
+    assert_eq!(v["id"], "18446744073709551616123");
+
+    let form = post(
+        r#"{"subject": "Rechnung"}"#.into(),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+    .unwrap();
+    assert_eq!(form.status(), 415);
+    assert!(form.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+    let charset = post(
+        r#"{"subject": "Rechnung"}"#.into(),
+        "application/json; charset=utf-8",
+    )
+    .await
+    .unwrap();
+    assert_eq!(charset.status(), 200);
+
+    let too_big = post(
+        format!(r#"{{"body": "{}"}}"#, "x".repeat(100_000)),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(too_big.status(), 413);
+    assert!(
+        too_big.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    assert!(too_big.json::<serde_json::Value>().await.unwrap()["error"].is_string());
+
+    for nothing in [r#"{}"#, r#"{"raw_email": ""}"#, r#"{"id": "x", "subject": "  "}"#] {
+        let r = post(nothing.into(), "application/json").await.unwrap();
+        assert_eq!(r.status(), 400, "{nothing}");
+    }
+
+    // A raw email under the limit, with an id that takes the request over it.
+    let raw = base64::engine::general_purpose::STANDARD.encode(vec![b'a'; 1500]);
+    let r = post(
+        serde_json::json!({"id": "i".repeat(600), "raw_email": raw}).to_string(),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 413);
+    server.stop().await;
+}

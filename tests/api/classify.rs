@@ -66,6 +66,14 @@ async fn a_request_without_ticket_or_raw_email_is_invalid_argument() {
         status.message().contains("ticket") && status.message().contains("raw_email"),
         "{status:?}"
     );
+    // Set but empty: nothing to classify either.
+    for empty in [
+        crate::helpers::raw("e", Vec::new()),
+        crate::helpers::ticket("e", " ", ""),
+    ] {
+        let status = client.classify(empty).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
     server.stop().await;
 }
 

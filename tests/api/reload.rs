@@ -145,3 +145,41 @@ async fn reading_or_rewriting_the_watched_files_unchanged_reloads_nothing() {
     }
     server.stop().await;
 }
+
+/// A rule file over the limits (a 20 MB file, a costly regex) is refused on reload before it
+/// is compiled (a 200 MB term once drove a serving process past 8 GB), and the last good
+/// ruleset keeps serving.
+#[tokio::test]
+async fn a_ruleset_over_the_limits_is_refused_and_the_last_good_one_keeps_serving() {
+    let dir = copy_rules();
+    let server = TestServer::with(Some(dir.path().to_path_buf()), Config::default()).await;
+    let mut client = server.client().await;
+    let first = version(&mut client).await;
+
+    let huge = format!(
+        "[[rule]]\nid = \"huge\"\nqueue = \"legal\"\nany = [\"{}\"]\n",
+        "x".repeat(20 * 1024 * 1024)
+    );
+    std::fs::write(dir.path().join("zz-huge.toml"), huge).unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(version(&mut client).await, first);
+
+    std::fs::remove_file(dir.path().join("zz-huge.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("zz-costly.toml"),
+        "[[rule]]\nid = \"costly\"\nqueue = \"legal\"\nany = ['/(?s).{2000}x.{2000}/']\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(version(&mut client).await, first);
+    let v = client
+        .classify(ticket("still", "Rechnung", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (v.ruleset_version.as_str(), v.queue.as_str()),
+        (first.as_str(), "contract")
+    );
+    server.stop().await;
+}

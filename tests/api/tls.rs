@@ -154,3 +154,79 @@ async fn replaced_certificates_are_picked_up_without_a_restart() {
     assert!(refused, "new connections must use the new certificate");
     server.stop().await;
 }
+
+/// `GET path` on the admin port over TLS, trusting `ca_pem`; the response as text.
+async fn admin_get_over_tls(server: &TestServer, ca_pem: &str, path: &str) -> std::io::Result<String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(server.admin).await?;
+    let mut tls = connector
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    tls.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes())
+        .await?;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tls.read(&mut buf).await {
+            Ok(0) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            // The server may close without a TLS close_notify once it has answered.
+            Err(_) if !out.is_empty() => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// The admin port speaks TLS when asked, with the gRPC certificate or one of its own, so
+/// webhook tokens never travel in clear; plain HTTP is then refused.
+#[tokio::test]
+async fn the_admin_port_serves_tls_with_the_grpc_certificate_or_its_own() {
+    let pki = pki();
+    let config = Config {
+        tls: Some(tls_files(pki.dir.path(), true)),
+        admin_tls: Some(tls_files(pki.dir.path(), false)),
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let response = admin_get_over_tls(&server, &pki.ca_pem, "/healthz")
+        .await
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let plain = reqwest::Client::new()
+        .get(server.admin_url("/healthz"))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(
+        plain.is_err_and(|e| !e.is_timeout()),
+        "plain HTTP must be refused"
+    );
+    server.stop().await;
+
+    let own = self::pki();
+    let config = Config {
+        tls: Some(tls_files(pki.dir.path(), false)),
+        admin_tls: Some(tls_files(own.dir.path(), false)),
+        ..Config::default()
+    };
+    let server = TestServer::with(Some(rules_dir()), config).await;
+    let response = admin_get_over_tls(&server, &own.ca_pem, "/readyz").await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(admin_get_over_tls(&server, &pki.ca_pem, "/readyz").await.is_err());
+    server.stop().await;
+}

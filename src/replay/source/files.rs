@@ -179,6 +179,7 @@ impl Files {
 }
 
 /// Opens `path` without blocking and checks that it is a regular file.
+#[cfg(unix)]
 fn open_regular(path: &Path) -> Result<File, String> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -196,7 +197,32 @@ fn open_regular(path: &Path) -> Result<File, String> {
     Ok(file)
 }
 
+/// Opens `path` and checks that it is a regular file.
+#[cfg(not(unix))]
+fn open_regular(path: &Path) -> Result<File, String> {
+    let file = File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let kind = file
+        .metadata()
+        .map_err(|e| format!("cannot read: {e}"))?
+        .file_type();
+    if !kind.is_file() {
+        return Err(format!("not a regular file ({}): skipped", special_kind(&kind)));
+    }
+    Ok(file)
+}
+
 /// What a special file is, in words.
+#[cfg(not(unix))]
+fn special_kind(kind: &std::fs::FileType) -> &'static str {
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a file"
+    }
+}
+
+/// What a special file is, in words.
+#[cfg(unix)]
 fn special_kind(kind: &std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
     if kind.is_fifo() {

@@ -103,10 +103,14 @@ pub(super) fn decode(line: &[u8]) -> Result<Decoded, DecodeError> {
     }
     let id = match value.get("id") {
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
+        // As written: integers beyond 64 bits would otherwise come back as floats.
+        Some(Value::Number(n)) => Some(crate::message::numeric_id(line).unwrap_or_else(|| n.to_string())),
         _ => None,
     };
-    let ticket = Ticket::deserialize(&value).map_err(|e| (id.clone(), format!("invalid ticket: {e}")))?;
+    let mut ticket = Ticket::deserialize(&value).map_err(|e| (id.clone(), format!("invalid ticket: {e}")))?;
+    if let Some(id) = &id {
+        ticket.id = id.clone();
+    }
     let extra = Extra::deserialize(&value).map_err(|e| (id.clone(), format!("invalid ticket: {e}")))?;
     let non_empty = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
     // `lang` is corpus metadata, not a caller's hint: only `language` reaches the engine.
@@ -139,6 +143,14 @@ mod tests {
         let d = decode(br#"{"language": "de", "raw": "Subject: x\r\n\r\nHallo"}"#).unwrap();
         assert_eq!(d.hint.as_deref(), Some("de"));
         assert!(matches!(d.payload, Payload::Raw(_)));
+    }
+
+    #[test]
+    fn numeric_ids_beyond_64_bits_keep_their_digits() {
+        let d = decode(br#"{"id": 18446744073709551616123, "subject": "x"}"#).unwrap();
+        assert_eq!(d.id.as_deref(), Some("18446744073709551616123"));
+        let Payload::Ticket(t) = d.payload else { panic!() };
+        assert_eq!(t.id, "18446744073709551616123");
     }
 
     #[test]

@@ -363,6 +363,43 @@ impl Iterator for Reader {
     }
 }
 
+/// The records of one stream of JSONL, CSV or mbox (an `.eml` stream is one message; a maildir
+/// is no stream), named `name`, under `options`' limits: what [`Reader`] does with a file, for
+/// callers that hold the bytes (and for the fuzzer, `fuzz/fuzz_targets/replay_readers.rs`).
+/// A CSV stream with an unusable header is one bad record.
+pub fn stream_records(
+    name: &str,
+    reader: Box<dyn BufRead + Send>,
+    format: Format,
+    options: &SourceOptions,
+) -> impl Iterator<Item = Result<Record, BadRecord>> + Send {
+    let name = name.to_string();
+    let max = options.max_record_bytes;
+    let units: Units = match format {
+        Format::Jsonl => Box::new(lines::Lines::new(reader, name, max)),
+        Format::Csv => table::rows(reader, name, &options.csv, max),
+        Format::Mbox => Box::new(mbox::Mbox::new(reader, name, max)),
+        Format::Eml | Format::Maildir => {
+            let mut bytes = Vec::new();
+            let read = reader.take(max as u64 + 1).read_to_end(&mut bytes);
+            let unit = match read {
+                Ok(n) if n > max => Unit::bad(
+                    name.clone(),
+                    Some(name),
+                    format!("message larger than {max} bytes"),
+                ),
+                Ok(_) => Unit::email(name.clone(), name, bytes),
+                Err(e) => Unit::bad(name.clone(), Some(name), format!("cannot read: {e}")),
+            };
+            Box::new(std::iter::once(unit))
+        }
+    };
+    units.enumerate().map(|(i, mut unit)| {
+        unit.position = i as u64;
+        unit.decode()
+    })
+}
+
 /// Opens a file (or stdin for `-`), decompressing gzip when the first bytes say so, whatever
 /// the name.
 pub fn open(path: &Path) -> io::Result<Box<dyn BufRead + Send>> {
