@@ -258,26 +258,33 @@ pub async fn serve_on(
         };
     ready.store(true, Ordering::Release);
     tokio::pin!(server);
+    // The milter's connections end at their next message boundary once the token is
+    // cancelled, so messages in flight finish; they drain under the same deadline as gRPC.
+    let milter_drained = async move {
+        if let Some(task) = milter_task {
+            let _ = task.await;
+            milter_connections.close();
+            milter_connections.wait().await;
+        }
+    };
+    let finished = async {
+        let result = (&mut server).await;
+        // gRPC ended: the milter stops too (also when gRPC ended on its own).
+        token.cancel();
+        if result.is_ok() {
+            milter_drained.await;
+        }
+        result
+    };
     let drain = config.drain_timeout;
     tokio::select! {
-        result = &mut server => result?,
+        result = finished => result?,
         _ = async { token.cancelled().await; tokio::time::sleep(drain).await } => {
-            warn!(?drain, "drain timeout: exiting with calls still in flight");
+            warn!(?drain, "drain timeout: exiting with calls or messages still in flight");
         }
     }
     if let Some(task) = admin_task {
         let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
-    }
-    if let Some(task) = milter_task {
-        // Each connection ends at its next message boundary; messages in flight finish.
-        let _ = task.await;
-        milter_connections.close();
-        if tokio::time::timeout(drain, milter_connections.wait())
-            .await
-            .is_err()
-        {
-            warn!(?drain, "drain timeout: milter connections still open");
-        }
     }
     Ok(())
 }
