@@ -185,7 +185,7 @@ header() { # FILE NAME: every value of header NAME, one per line
 }
 table_head() { printf '\n%-3s %-26s %-18s %-38s %-4s %s\n' "#" "sent" "queue" "delivered to" "same" "notes"; }
 check() { # FIRST LAST by: milter (routing mode) or header_checks
-  local i by=$3 verdict queue dest review size copies routed places copy place same notes want
+  local i by=$3 verdict queue dest review size copies routed places copy place same notes want last
   for i in $(seq "$1" "$2"); do
     verdict=$("$triage" classify --rules "$root/rules" "$work/sent/$i.eml" 2>/dev/null)
     queue=$(jq -r .queue <<<"$verdict")
@@ -223,6 +223,9 @@ check() { # FIRST LAST by: milter (routing mode) or header_checks
       [ -n "$original" ] && notes+=("original=$original")
       [ -n "$note" ] && notes+=("note: $note")
       if [ "$size" -gt "$max_bytes" ] && [ -z "$note" ]; then fail "message $i: over $max_bytes bytes without X-Triage-Note"; fi
+      # The milter reads at most max_bytes, but the message is delivered whole.
+      last=$(grep -v '^[[:space:]]*$' "$work/sent/$i.eml" | tail -n 1 | tr -d '\r')
+      if [ -n "$last" ] && ! grep -qF -- "$last" "$copy"; then fail "message $i: not delivered whole"; fi
       notes+=("$(grep -ci '^X-Triage-' "$copy") X-Triage-* headers")
       printf '%-3s %-26s %-18s %-38s %-4s %s\n' "$i" "${how[$i]:0:26}" "$queue" "$place" "$same" "${notes[*]}"
       if [ "$by" = milter ] && [ "$routed" = yes ] && [[ $place == trustedshops.com/* ]] \

@@ -319,27 +319,26 @@ pub async fn serve_on(
     ready.store(true, Ordering::Release);
 
     token.cancelled().await;
+    // Every port stops accepting at once; calls and milter messages in flight finish (a milter
+    // connection ends at its next message boundary), all under one drain deadline.
     let drain = config.drain_timeout;
     let drained = tokio::time::timeout(drain, async {
         let _ = grpc_task.await;
+        if let Some(task) = milter_task {
+            let _ = task.await;
+            milter_connections.close();
+            milter_connections.wait().await;
+        }
         if let Some(task) = admin_task {
             let _ = task.await;
         }
     })
     .await;
     if drained.is_err() {
-        warn!(?drain, "drain timeout: exiting with calls still in flight");
-    }
-    if let Some(task) = milter_task {
-        // Each connection ends at its next message boundary; messages in flight finish.
-        let _ = task.await;
-        milter_connections.close();
-        if tokio::time::timeout(drain, milter_connections.wait())
-            .await
-            .is_err()
-        {
-            warn!(?drain, "drain timeout: milter connections still open");
-        }
+        warn!(
+            ?drain,
+            "drain timeout: exiting with calls or messages still in flight"
+        );
     }
     Ok(())
 }

@@ -1064,6 +1064,44 @@ async fn a_silent_peer_is_disconnected_after_the_idle_timeout() {
     server.stop().await;
 }
 
+/// A message in flight when shutdown begins is finished and tagged; the connection then ends at
+/// the message boundary and the server exits.
+#[tokio::test]
+async fn shutdown_finishes_the_message_in_flight() {
+    let server = milter_server(Config::default()).await;
+    let mut mta = Mta::connect(&server).await;
+    mta.negotiate().await;
+    mta.send(b'M', b"<a@example.com>\0").await;
+    assert_eq!(mta.recv().await.unwrap().0, b'c');
+    mta.send(b'L', b"Subject\0Rechnung falsch\0").await;
+    assert_eq!(mta.recv().await.unwrap().0, b'c');
+    let stopping = tokio::spawn(server.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !stopping.is_finished(),
+        "the server waits for the message in flight"
+    );
+    mta.send(b'N', b"").await;
+    assert_eq!(mta.recv().await.unwrap().0, b'c');
+    mta.send(b'B', b"Bitte korrigieren Sie die Rechnung.\r\n").await;
+    assert_eq!(mta.recv().await.unwrap().0, b'c');
+    mta.send(b'E', b"").await;
+    let mut replies = Vec::new();
+    while let Some(reply) = mta.recv().await {
+        let last = reply.0 == b'c';
+        replies.push(reply);
+        if last {
+            break;
+        }
+    }
+    assert_eq!(added(&replies, QUEUE).as_deref(), Some("contract"));
+    assert!(mta.closed_within(Duration::from_secs(2)).await);
+    tokio::time::timeout(Duration::from_secs(5), stopping)
+        .await
+        .expect("the server exits once the message is done")
+        .unwrap();
+}
+
 /// At shutdown the milter stops accepting and ends connections at their next message
 /// boundary, so the server exits promptly with MTA connections still open.
 #[tokio::test]

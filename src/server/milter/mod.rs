@@ -140,6 +140,20 @@ pub async fn serve(
     debug!("milter: no longer accepting connections");
 }
 
+/// Serves one MTA connection that was accepted elsewhere (socket activation, tests, fuzzing)
+/// until the MTA closes it or goes silent for `settings.idle_timeout`.
+pub async fn serve_connection<S>(stream: S, classifier: Classifier, settings: Settings, timeout: Duration)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let shared = Arc::new(Shared {
+        classifier,
+        route: settings.route,
+        timeout,
+    });
+    connection(stream, shared, settings.idle_timeout, CancellationToken::new()).await;
+}
+
 /// Runs one MTA connection to its end. Errors only end the connection (the MTA then applies
 /// its `milter_default_action`); they are logged at debug level, as peers hanging up are normal.
 async fn connection<S>(stream: S, shared: Arc<Shared>, idle_timeout: Duration, stop: CancellationToken)
