@@ -4,6 +4,10 @@
 //!
 //! `cargo run --release --example loadgen -- --addr http://127.0.0.1:50051 --concurrency 64 --seconds 10`
 //! (add `--token T` when the server requires authentication). Requests stop after `--seconds`.
+//!
+//! With `--server-pid PID` (Linux) it also reads the server's CPU time (user + system, from
+//! `/proc/PID/stat`) before and after each phase and prints the server CPU per call: a figure
+//! that contention with the load generator on the same cores does not hide.
 
 use std::time::{Duration, Instant};
 
@@ -29,7 +33,25 @@ struct Args {
     /// Bearer token, when the server requires one.
     #[arg(long)]
     token: Option<String>,
+    /// The server's process id: report its CPU time per call (Linux `/proc`).
+    #[arg(long)]
+    server_pid: Option<u32>,
 }
+
+/// CPU time (user + system) of process `pid` so far, from `/proc/PID/stat` (fields 14 and 15,
+/// in clock ticks; see proc(5)).
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_secs_f64(ticks as f64 / USER_HZ))
+}
+
+/// Clock ticks per second of `/proc` times: the kernel's USER_HZ, 100 on every Linux
+/// architecture (time(7)).
+const USER_HZ: f64 = 100.0;
 
 /// Tickets from the development corpus, as realistic bodies for the load.
 fn tickets() -> Vec<pb::ClassifyRequest> {
@@ -54,6 +76,8 @@ struct Phase {
     errors: usize,
     latencies_us: Vec<u32>,
     elapsed: Duration,
+    /// The server's CPU time during the phase, when its pid was given.
+    server_cpu: Option<Duration>,
 }
 
 impl Phase {
@@ -79,12 +103,22 @@ impl Phase {
             self.calls,
             self.errors
         );
+        if let Some(cpu) = self.server_cpu {
+            println!(
+                "{:<11} server CPU {:.1} µs per call ({:.2} s of CPU in {:.2} s)",
+                "",
+                cpu.as_secs_f64() * 1e6 / self.calls.max(1) as f64,
+                cpu.as_secs_f64(),
+                self.elapsed.as_secs_f64()
+            );
+        }
     }
 }
 
 async fn run(channels: &[Channel], args: &Args, classify: bool) -> Phase {
     let tickets = std::sync::Arc::new(tickets());
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let cpu_before = args.server_pid.and_then(cpu_time);
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.concurrency)
         .map(|worker| {
@@ -119,6 +153,7 @@ async fn run(channels: &[Channel], args: &Args, classify: bool) -> Phase {
         errors: 0,
         latencies_us: Vec::new(),
         elapsed: Duration::ZERO,
+        server_cpu: None,
     };
     for t in tasks {
         let (calls, errors, latencies) = t.await.expect("worker");
@@ -127,6 +162,8 @@ async fn run(channels: &[Channel], args: &Args, classify: bool) -> Phase {
         phase.latencies_us.extend(latencies);
     }
     phase.elapsed = started.elapsed();
+    let cpu_after = args.server_pid.and_then(cpu_time);
+    phase.server_cpu = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
     phase.latencies_us.sort_unstable();
     phase
 }
@@ -162,5 +199,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ratio Classify/GetRuleset: {:.2}",
         classify.rate() / ruleset.rate()
     );
+    if let (Some(c), Some(r)) = (classify.server_cpu, ruleset.server_cpu) {
+        let per_call = |cpu: Duration, calls: usize| cpu.as_secs_f64() / calls.max(1) as f64;
+        println!(
+            "server CPU per call Classify/GetRuleset: {:.2} (the engine's share of a call: {:.0}%)",
+            per_call(c, classify.calls) / per_call(r, ruleset.calls),
+            100.0 * (1.0 - per_call(r, ruleset.calls) / per_call(c, classify.calls)).max(0.0)
+        );
+    }
     Ok(())
 }

@@ -358,7 +358,7 @@ fn check_rules_reports_rules_over_the_limits_with_their_location() {
         "at most 1024 bytes; this one is 5000",
         "zz-limits.toml:9:8: term `/(?s).{2000}x.{2000}/`: the regex compiles to more than 65536 bytes",
         "zz-limits.toml:14:",
-        "rule `many` has 1001 terms",
+        "`many` has 1001 terms",
     ] {
         assert!(stderr.contains(expected), "{expected}\n{stderr}");
     }
