@@ -111,5 +111,52 @@ fn bench_hostile_html(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_mail, bench_hostile_html);
+/// The 1,000-email sample of the public SpamAssassin corpus (every sixth file of its five
+/// folders, in name order): parse + classify, in bytes of raw mail. Skipped with a message when
+/// `../shared` is absent.
+fn bench_public_sample(c: &mut Criterion) {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/public/emails/spamassassin");
+    let Ok(folders) = std::fs::read_dir(&corpus) else {
+        eprintln!("skipped: {} is absent (the public corpus)", corpus.display());
+        return;
+    };
+    let mut files: Vec<_> = folders
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_dir())
+        .flat_map(|d| {
+            std::fs::read_dir(d.path())
+                .into_iter()
+                .flatten()
+                .filter_map(Result::ok)
+        })
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    let sample: Vec<Vec<u8>> = files
+        .iter()
+        .step_by(6)
+        .take(1000)
+        .filter_map(|p| std::fs::read(p).ok())
+        .collect();
+    let bytes: usize = sample.iter().map(Vec::len).sum();
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let engine =
+        Engine::new(RuleSet::load(&rules).unwrap_or_else(|_| RuleSet::builtin())).expect("ruleset compiles");
+    let limits = Limits::default();
+    let mut group = c.benchmark_group("public_sample");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes as u64));
+    group.bench_function(format!("parse_classify_{}_emails", sample.len()), |b| {
+        b.iter(|| {
+            for raw in &sample {
+                if let Ok(message) = mail::parse(black_box(raw), &limits) {
+                    black_box(engine.classify("bench", &message));
+                }
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_mail, bench_hostile_html, bench_public_sample);
 criterion_main!(benches);

@@ -1,12 +1,22 @@
-//! Compiled matchers: every term of every rule in one Aho-Corasick automaton (words, phrases,
-//! prefixes) and one multi-regex (regex terms), so each field of a message is scanned once
-//! whatever the number of rules.
+//! Compiled matchers, one per distinct set of terms a field is read for: each field of a
+//! message (each header line) is scanned once, for the terms of the rules, signals and cues that
+//! read it and no others, whatever the number of rules.
+//!
+//! Words, phrases and prefixes are found by one Aho-Corasick automaton per set; each regex term
+//! is its own regex, run only in the fields that read it. (One multi-pattern regex reporting
+//! every match kind spent most of a classification building lazy-DFA states: a 64-pattern
+//! overlapping automaton never stays warm, while each single regex's does, and most get a
+//! literal prefilter.)
 
-use aho_corasick::{AhoCorasick, MatchKind};
-use regex_automata::{Input, PatternSet, meta};
+use std::collections::{BTreeSet, HashMap};
 
-use crate::rules::{Field, Term, limits};
-use crate::text::{Folded, boundary_after, boundary_before, fold};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::nfa::contiguous;
+use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+use regex_automata::meta;
+
+use crate::rules::{Field, FieldSet, Term, limits};
+use crate::text::{Folded, boundary_after, fold_into};
 
 /// Most hits kept per field: a hostile message repeating a keyword a million times must not
 /// cost a million entries (one per term is all the scoring uses).
@@ -22,7 +32,7 @@ pub enum CompileError {
     /// The regex terms could not be compiled.
     #[error("regex terms: {0}")]
     Regex(#[from] Box<regex_automata::meta::BuildError>),
-    /// The keyword automaton came out larger than [`limits::MAX_AUTOMATON_BYTES`].
+    /// The keyword automata came out larger than [`limits::MAX_AUTOMATON_BYTES`].
     #[error("the keyword automaton takes {0} bytes, more than the limit of {max}", max = limits::MAX_AUTOMATON_BYTES)]
     TooLarge(usize),
 }
@@ -30,7 +40,7 @@ pub enum CompileError {
 /// A term found in a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct TermHit {
-    /// Index into [`Matcher::terms`].
+    /// Index into [`Scanner::terms`].
     pub term: u32,
     /// The field it was found in.
     pub field: Field,
@@ -42,29 +52,278 @@ pub struct TermHit {
     pub end: u32,
 }
 
-/// Every distinct term of a ruleset, compiled.
+/// Who reads which terms where: a rule or signal's fields and the ids of all its terms.
 #[derive(Debug)]
-pub struct Matcher {
+pub struct Reader<'a> {
+    /// The fields it reads.
+    pub fields: &'a FieldSet,
+    /// Every term id of its conditions.
+    pub terms: Vec<u32>,
+}
+
+/// Every distinct term of a ruleset, compiled per field.
+#[derive(Debug)]
+pub struct Scanner {
     /// Distinct terms; a term's index is its id.
     pub terms: Vec<Term>,
-    literals: Option<AhoCorasick>,
+    matchers: Vec<Matcher>,
+    /// The compiled regex of each regex term, by term id (shared by the matchers).
+    regexes: Vec<Option<meta::Regex>>,
+    /// The matcher of each field (by `Field as usize`); for [`Field::Headers`], of the header
+    /// lines not named in `by_header`. `None`: nothing reads the field.
+    by_field: [Option<usize>; 9],
+    /// Header names (lower case) that some rule reads by name, with their matcher.
+    by_header: HashMap<String, usize>,
+}
+
+thread_local! {
+    /// The folded text of the field being scanned: one buffer per thread, reused, so a scan
+    /// allocates nothing once the buffer has grown to the fields it sees.
+    static FOLDED: std::cell::RefCell<Folded> = std::cell::RefCell::default();
+}
+
+/// A buffer grown past this (by a huge field) is given back after its scan rather than kept
+/// for the life of the thread.
+const KEEP_BUFFER_BYTES: usize = 1 << 20;
+
+/// One set of terms, compiled.
+#[derive(Debug)]
+struct Matcher {
+    literals: Option<contiguous::NFA>,
     /// For each literal pattern: the word term using it, and the prefix term using it.
     literal_terms: Vec<(Option<u32>, Option<u32>)>,
-    regexes: Option<meta::Regex>,
-    /// Per regex pattern: its term id and a single-pattern regex to find the span.
-    regex_terms: Vec<(u32, meta::Regex)>,
+    /// The regex terms of the set that run on every text: no literal starts all their matches.
+    ungated: Vec<u32>,
+    /// The other regex terms, behind a gate: the literals that every match of one of them
+    /// starts with, in one automaton (pattern → regex term id). A text is scanned once for all
+    /// of them instead of once per regex, and a regex runs only from its first literal on.
+    gate: Option<(AhoCorasick, Vec<u32>)>,
+}
+
+impl Scanner {
+    /// Compiles the distinct `terms` (their order gives the term ids) for the fields their
+    /// `readers` read; `cues` (term ids) are read in the subject and the new text.
+    pub fn new(terms: Vec<Term>, readers: &[Reader<'_>], cues: &[u32]) -> Result<Scanner, CompileError> {
+        // The term set of each field and of each header read by name.
+        let mut fields: [BTreeSet<u32>; 9] = Default::default();
+        let mut named: HashMap<String, BTreeSet<u32>> = HashMap::new();
+        for reader in readers {
+            for field in Field::ALL {
+                if reader.fields.reads(field, None) {
+                    fields[field as usize].extend(&reader.terms);
+                }
+            }
+            for name in reader.fields.header_names() {
+                named.entry(name.clone()).or_default().extend(&reader.terms);
+            }
+        }
+        // Cues matter in the subject and the new text only; they are also looked for in the
+        // other text zones that are read anyway, so that those share the subject's automaton
+        // (a cue found there is never consulted).
+        for field in [Field::Subject, Field::Body, Field::Quoted, Field::Signature] {
+            if matches!(field, Field::Subject | Field::Body) || !fields[field as usize].is_empty() {
+                fields[field as usize].extend(cues);
+            }
+        }
+        // A header read by name is also read by the rules that read every header.
+        for set in named.values_mut() {
+            set.extend(&fields[Field::Headers as usize]);
+        }
+
+        let mut regexes: Vec<Option<meta::Regex>> = Vec::with_capacity(terms.len());
+        for term in &terms {
+            regexes.push(match term {
+                Term::Regex(pattern) => Some(compile_regex(pattern)?),
+                _ => None,
+            });
+        }
+        let mut matchers = Vec::new();
+        let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
+        let mut memory = 0;
+        let mut matcher_of = |set: &BTreeSet<u32>| -> Result<Option<usize>, CompileError> {
+            if set.is_empty() {
+                return Ok(None);
+            }
+            let key: Vec<u32> = set.iter().copied().collect();
+            if let Some(&i) = index.get(&key) {
+                return Ok(Some(i));
+            }
+            let matcher = Matcher::new(&terms, &key)?;
+            memory += matcher.literals.as_ref().map_or(0, |t| t.memory_usage());
+            if memory > limits::MAX_AUTOMATON_BYTES {
+                return Err(CompileError::TooLarge(memory));
+            }
+            matchers.push(matcher);
+            index.insert(key, matchers.len() - 1);
+            Ok(Some(matchers.len() - 1))
+        };
+        let mut by_field = [None; 9];
+        for field in Field::ALL {
+            by_field[field as usize] = matcher_of(&fields[field as usize])?;
+        }
+        let mut by_header = HashMap::new();
+        for (name, set) in &named {
+            if let Some(m) = matcher_of(set)? {
+                by_header.insert(name.clone(), m);
+            }
+        }
+        Ok(Scanner {
+            terms,
+            matchers,
+            regexes,
+            by_field,
+            by_header,
+        })
+    }
+
+    /// Whether any term is read in `field` (for [`Field::Headers`]: in some header line).
+    pub fn reads(&self, field: Field) -> bool {
+        self.by_field[field as usize].is_some() || (field == Field::Headers && !self.by_header.is_empty())
+    }
+
+    /// Appends the terms found in `text`, one field of a message other than the headers, to
+    /// `hits`.
+    pub fn scan(&self, field: Field, text: &str, hits: &mut Vec<TermHit>) {
+        if let Some(m) = self.by_field[field as usize] {
+            self.scan_with(m, field, text, 0, 0, hits);
+        }
+    }
+
+    /// Appends the terms found in one header line (`name` in lower case) to `hits`: `header`
+    /// is the line's index and `base` its offset in the header block, so that hits point into
+    /// the whole block.
+    pub fn scan_header(&self, name: &str, line: &str, header: u32, base: usize, hits: &mut Vec<TermHit>) {
+        let matcher = match self.by_header.get(name) {
+            Some(&m) => Some(m),
+            None => self.by_field[Field::Headers as usize],
+        };
+        if let Some(m) = matcher {
+            self.scan_with(m, Field::Headers, line, header, base, hits);
+        }
+    }
+
+    fn scan_with(
+        &self,
+        m: usize,
+        field: Field,
+        text: &str,
+        header: u32,
+        base: usize,
+        hits: &mut Vec<TermHit>,
+    ) {
+        if text.is_empty() {
+            return;
+        }
+        FOLDED.with_borrow_mut(|folded| {
+            fold_into(text, folded);
+            self.scan_folded(&self.matchers[m], folded, field, header, base, hits);
+            if folded.text.capacity() > KEEP_BUFFER_BYTES {
+                *folded = Folded::default();
+            }
+        });
+    }
+
+    fn scan_folded(
+        &self,
+        matcher: &Matcher,
+        folded: &Folded,
+        field: Field,
+        header: u32,
+        base: usize,
+        hits: &mut Vec<TermHit>,
+    ) {
+        let limit = hits.len() + MAX_HITS_PER_FIELD;
+        if let Some(trie) = &matcher.literals {
+            let text = folded.text.as_str();
+            let bytes = text.as_bytes();
+            let root = trie
+                .start_state(Anchored::Yes)
+                .expect("an NFA supports anchored searches");
+            // Every literal term starts at a word boundary: the automaton is walked from each
+            // word start only (anchored), so a letter inside a word costs one check, not a walk.
+            let mut after_word_char = false;
+            'starts: for (start, c) in text.char_indices() {
+                let boundary = !after_word_char;
+                after_word_char = c.is_alphanumeric();
+                if !boundary {
+                    continue;
+                }
+                let mut sid = root;
+                for (end, &byte) in bytes.iter().enumerate().skip(start) {
+                    sid = trie.next_state(Anchored::Yes, sid, byte);
+                    if !trie.is_special(sid) {
+                        continue;
+                    }
+                    if trie.is_dead(sid) {
+                        break;
+                    }
+                    if !trie.is_match(sid) {
+                        continue;
+                    }
+                    let end = end + 1;
+                    for i in 0..trie.match_len(sid) {
+                        let pattern = trie.match_pattern(sid, i);
+                        // A state's matches include the patterns that end its path (standard
+                        // semantics), which start later: those are found from their own start.
+                        if end - trie.pattern_len(pattern) != start {
+                            continue;
+                        }
+                        if hits.len() >= limit {
+                            break 'starts;
+                        }
+                        let (word, prefix) = matcher.literal_terms[pattern.as_usize()];
+                        if let Some(w) = word
+                            && boundary_after(text, end)
+                        {
+                            hits.push(hit(folded, w, field, header, base, start, end));
+                        }
+                        if let Some(p) = prefix {
+                            hits.push(hit(folded, p, field, header, base, start, end));
+                        }
+                    }
+                }
+            }
+        }
+        let text = folded.text.as_str();
+        let run = |term: u32, from: usize, hits: &mut Vec<TermHit>| {
+            let Some(regex) = &self.regexes[term as usize] else {
+                return;
+            };
+            // (The span keeps the text before `from` as context for look-behind like `\b`.)
+            if let Some(m) = regex.find(regex_automata::Input::new(text).range(from..)) {
+                hits.push(hit(folded, term, field, header, base, m.start(), m.end()));
+            }
+        };
+        for &term in &matcher.ungated {
+            run(term, 0, hits);
+        }
+        if let Some((gate, gated)) = &matcher.gate {
+            // The first position where each gated regex can match, in pattern order.
+            let mut first: Vec<(u32, usize)> = Vec::new();
+            for m in gate.find_overlapping_iter(text) {
+                let term = gated[m.pattern().as_usize()];
+                match first.iter_mut().find(|(t, _)| *t == term) {
+                    Some((_, at)) => *at = (*at).min(m.start()),
+                    None => first.push((term, m.start())),
+                }
+            }
+            first.sort_unstable();
+            for (term, from) in first {
+                run(term, from, hits);
+            }
+        }
+    }
 }
 
 impl Matcher {
-    /// Compiles the distinct `terms` (their order gives the term ids).
-    pub fn new(terms: Vec<Term>) -> Result<Matcher, CompileError> {
+    /// Compiles the terms `ids` of `terms`.
+    fn new(terms: &[Term], ids: &[u32]) -> Result<Matcher, CompileError> {
         let mut patterns: Vec<&str> = Vec::new();
         let mut literal_terms: Vec<(Option<u32>, Option<u32>)> = Vec::new();
-        let mut by_text = std::collections::HashMap::new();
-        let mut regex_patterns = Vec::new();
-        let mut regex_ids = Vec::new();
-        for (id, term) in terms.iter().enumerate() {
-            let id = id as u32;
+        let mut by_text = HashMap::new();
+        let mut regexes = Vec::new();
+        for &id in ids {
+            let term = &terms[id as usize];
             match term {
                 Term::Word(text) | Term::Prefix(text) => {
                     let slot = *by_text.entry(text.as_str()).or_insert_with(|| {
@@ -77,97 +336,79 @@ impl Matcher {
                         _ => literal_terms[slot].1 = Some(id),
                     }
                 }
-                Term::Regex(pattern) => {
-                    regex_patterns.push(pattern.as_str());
-                    regex_ids.push(id);
-                }
+                Term::Regex(_) => regexes.push(id),
             }
         }
+        let mut ungated = Vec::new();
+        let mut gate_literals: Vec<Vec<u8>> = Vec::new();
+        let mut gated = Vec::new();
+        for id in regexes {
+            let Term::Regex(pattern) = &terms[id as usize] else {
+                continue;
+            };
+            match prefix_literals(&ascii_classes(pattern)) {
+                Some(literals) => {
+                    gated.extend(std::iter::repeat_n(id, literals.len()));
+                    gate_literals.extend(literals);
+                }
+                None => ungated.push(id),
+            }
+        }
+        let gate = if gate_literals.is_empty() {
+            None
+        } else {
+            Some((
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&gate_literals)?,
+                gated,
+            ))
+        };
         let literals = if patterns.is_empty() {
             None
         } else {
-            // Standard semantics: overlapping search reports every term, so "comprador" still
-            // counts inside "protección al comprador" for the rules that want it. The kind is
-            // left to the crate: for thousands of patterns it picks a contiguous NFA, which
-            // scans as fast as a full DFA here in a thirtieth of the memory (26 MB vs 0.8 MB
-            // for the default ruleset) and builds seven times faster.
-            let ac = AhoCorasick::builder()
+            // Walked anchored from each word start, the automaton is a trie: every term starting
+            // there is found, so "comprador" still counts inside "protección al comprador" for
+            // the rules that want it. A contiguous NFA: a thirtieth of a DFA's memory (0.8 MB vs
+            // 26 MB for the default ruleset), and anchored it never follows a failure link.
+            let trie = contiguous::NFA::builder()
                 .match_kind(MatchKind::Standard)
                 .build(&patterns)?;
-            if ac.memory_usage() > limits::MAX_AUTOMATON_BYTES {
-                return Err(CompileError::TooLarge(ac.memory_usage()));
+            if trie.memory_usage() > limits::MAX_AUTOMATON_BYTES {
+                return Err(CompileError::TooLarge(trie.memory_usage()));
             }
-            Some(ac)
-        };
-        let (regexes, regex_terms) = if regex_patterns.is_empty() {
-            (None, Vec::new())
-        } else {
-            let patterns: Vec<String> = regex_patterns.iter().map(|p| ascii_classes(p)).collect();
-            // MatchKind::All: the set reports every pattern that matches, not only the leftmost.
-            // The loader checked each regex and their total; the limit here is the backstop.
-            let all = meta::Regex::builder()
-                .configure(
-                    meta::Config::new()
-                        .match_kind(regex_automata::MatchKind::All)
-                        .nfa_size_limit(Some(2 * limits::MAX_REGEXES_NFA_BYTES)),
-                )
-                .build_many(&patterns)
-                .map_err(Box::new)?;
-            let mut single = Vec::with_capacity(patterns.len());
-            for (pattern, id) in patterns.iter().zip(regex_ids) {
-                single.push((id, meta::Regex::new(pattern).map_err(Box::new)?));
-            }
-            (Some(all), single)
+            Some(trie)
         };
         Ok(Matcher {
-            terms,
             literals,
             literal_terms,
-            regexes,
-            regex_terms,
+            ungated,
+            gate,
         })
     }
+}
 
-    /// Appends the terms found in `text` (one field of a message, or one header line) to `hits`.
-    ///
-    /// `header` is the header line's index (0 for other fields); `base` is added to every
-    /// offset, so hits in a header line point into the whole header block.
-    pub fn scan(&self, field: Field, text: &str, header: u32, base: usize, hits: &mut Vec<TermHit>) {
-        if text.is_empty() {
-            return;
-        }
-        let folded = fold(text);
-        let limit = hits.len() + MAX_HITS_PER_FIELD;
-        if let Some(ac) = &self.literals {
-            for m in ac.find_overlapping_iter(&folded.text) {
-                if hits.len() >= limit {
-                    break;
-                }
-                if !boundary_before(&folded.text, m.start()) {
-                    continue;
-                }
-                let (word, prefix) = self.literal_terms[m.pattern().as_usize()];
-                if let Some(w) = word
-                    && boundary_after(&folded.text, m.end())
-                {
-                    hits.push(hit(&folded, w, field, header, base, m.start(), m.end()));
-                }
-                if let Some(p) = prefix {
-                    hits.push(hit(&folded, p, field, header, base, m.start(), m.end()));
-                }
-            }
-        }
-        if let Some(all) = &self.regexes {
-            let mut set = PatternSet::new(all.pattern_len());
-            all.which_overlapping_matches(&Input::new(&folded.text), &mut set);
-            for pid in set.iter() {
-                let (term, single) = &self.regex_terms[pid.as_usize()];
-                if let Some(m) = single.find(&folded.text) {
-                    hits.push(hit(&folded, *term, field, header, base, m.start(), m.end()));
-                }
-            }
-        }
+/// Literals one of which starts every match of `pattern` (as regex-syntax extracts them for
+/// prefilters), or `None` when there is no such finite set of non-empty literals (a pattern
+/// starting with a class repeated, or able to match the empty string).
+fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let literals = seq.literals()?;
+    if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
+        return None;
     }
+    Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+/// One regex term as the engine runs it: ASCII word classes, leftmost-first. The loader has
+/// checked its size; the limit here is the backstop.
+fn compile_regex(pattern: &str) -> Result<meta::Regex, CompileError> {
+    meta::Regex::builder()
+        .configure(meta::Config::new().nfa_size_limit(Some(2 * limits::MAX_REGEX_NFA_BYTES)))
+        .build(&ascii_classes(pattern))
+        .map_err(|e| CompileError::Regex(Box::new(e)))
 }
 
 fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: usize, e: usize) -> TermHit {
@@ -187,11 +428,21 @@ pub use crate::rules::term::ascii_classes;
 mod tests {
     use super::*;
 
-    fn scan(terms: &[&str], text: &str) -> Vec<(String, String)> {
+    /// A scanner of `terms`, all read in the text fields.
+    fn scanner(terms: &[&str]) -> Scanner {
         let terms: Vec<Term> = terms.iter().map(|t| Term::parse(t).unwrap()).collect();
-        let m = Matcher::new(terms).unwrap();
+        let fields = FieldSet::text();
+        let reader = Reader {
+            fields: &fields,
+            terms: (0..terms.len() as u32).collect(),
+        };
+        Scanner::new(terms, &[reader], &[]).unwrap()
+    }
+
+    fn scan(terms: &[&str], text: &str) -> Vec<(String, String)> {
+        let m = scanner(terms);
         let mut hits = Vec::new();
-        m.scan(Field::Body, text, 0, 0, &mut hits);
+        m.scan(Field::Body, text, &mut hits);
         hits.iter()
             .map(|h| {
                 (
@@ -206,6 +457,18 @@ mod tests {
     fn words_match_only_on_word_boundaries() {
         assert!(scan(&["art"], "a party").is_empty());
         assert_eq!(scan(&["art"], "modern art."), vec![("art".into(), "art".into())]);
+    }
+
+    #[test]
+    fn a_term_inside_a_longer_word_is_not_found_by_the_longer_term() {
+        assert_eq!(
+            scan(&["smart", "art"], "smart"),
+            vec![("smart".into(), "smart".into())]
+        );
+        assert_eq!(
+            scan(&["smart", "art*"], "smartphone art"),
+            vec![("art*".into(), "art".into())]
+        );
     }
 
     #[test]
@@ -250,8 +513,112 @@ mod tests {
     #[test]
     fn every_regex_escape_compiles_after_the_ascii_rewrite() {
         for t in [r"/a\Wb/", r"/\D+/", r"/x\B/", r"/\w+\b/", r"/[\w\d]+/"] {
-            assert!(Matcher::new(vec![Term::parse(t).unwrap()]).is_ok(), "{t}");
+            let Term::Regex(pattern) = Term::parse(t).unwrap() else {
+                panic!("{t} is a regex term");
+            };
+            assert!(compile_regex(&pattern).is_ok(), "{t}");
         }
+    }
+
+    #[test]
+    fn a_term_is_looked_for_only_in_the_fields_that_read_it() {
+        let terms: Vec<Term> = ["rechnung", "/^precedence:\\s*bulk/", "nein"]
+            .iter()
+            .map(|t| Term::parse(t).unwrap())
+            .collect();
+        let (text, mut headers) = (FieldSet::text(), FieldSet::default());
+        headers.add("headers").unwrap();
+        let readers = [
+            Reader {
+                fields: &text,
+                terms: vec![0],
+            },
+            Reader {
+                fields: &headers,
+                terms: vec![1],
+            },
+        ];
+        let scanner = Scanner::new(terms, &readers, &[2]).unwrap();
+        let found = |field: Field, text: &str| {
+            let mut hits = Vec::new();
+            match field {
+                Field::Headers => scanner.scan_header("precedence", text, 0, 0, &mut hits),
+                _ => scanner.scan(field, text, &mut hits),
+            }
+            hits.iter().map(|h| h.term).collect::<Vec<_>>()
+        };
+        assert_eq!(found(Field::Body, "Rechnung, nein"), [0, 2]);
+        assert_eq!(
+            found(Field::Quoted, "Rechnung, nein"),
+            [0, 2],
+            "cues are looked for where text is read"
+        );
+        assert_eq!(found(Field::From, "rechnung@example.com nein"), Vec::<u32>::new());
+        assert_eq!(found(Field::Headers, "Precedence: bulk rechnung"), [1]);
+        assert!(!scanner.reads(Field::Cc) && scanner.reads(Field::Headers));
+    }
+
+    #[test]
+    fn a_header_read_by_name_is_scanned_for_its_terms_and_those_of_every_header() {
+        let terms: Vec<Term> = ["list", "bulk"].iter().map(|t| Term::parse(t).unwrap()).collect();
+        let (mut one, mut all) = (FieldSet::default(), FieldSet::default());
+        one.add("header:List-Id").unwrap();
+        all.add("headers").unwrap();
+        let readers = [
+            Reader {
+                fields: &one,
+                terms: vec![0],
+            },
+            Reader {
+                fields: &all,
+                terms: vec![1],
+            },
+        ];
+        let scanner = Scanner::new(terms, &readers, &[]).unwrap();
+        let found = |name: &str| {
+            let mut hits = Vec::new();
+            scanner.scan_header(name, "x: list bulk", 3, 10, &mut hits);
+            hits.iter()
+                .map(|h| (h.term, h.header, h.start))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(found("list-id"), [(0, 3, 13), (1, 3, 18)]);
+        assert_eq!(found("precedence"), [(1, 3, 18)]);
+    }
+
+    #[test]
+    fn regexes_with_a_leading_literal_are_found_from_it_and_others_everywhere() {
+        let terms = [
+            r"/\bbefore (i|we) (\w+ ){0,3}cancel/",
+            r"/\b[a-z]{2}\d{2}\b/",
+            r"/e\b/",
+        ];
+        let mut hits = scan(&terms, "Before we finally cancel: DE12, see");
+        hits.sort();
+        let expected = [
+            (terms[0], "Before we finally cancel"),
+            (terms[1], "DE12"),
+            (terms[2], "e"), // the first: "Before"
+        ];
+        let mut expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(t, m)| (t.to_string(), m.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(hits, expected);
+    }
+
+    #[test]
+    fn prefix_literals_are_given_only_when_every_match_starts_with_one() {
+        let literals = prefix_literals(r"(?-u:\b)(audit|rapport)x").unwrap();
+        assert_eq!(literals, [b"auditx".to_vec(), b"rapportx".to_vec()]);
+        assert_eq!(prefix_literals(r"[a-z]{2}\d{2}"), None);
+        assert_eq!(
+            prefix_literals(r"^\s*(re|aw):"),
+            None,
+            "may start with any space, or none"
+        );
+        assert_eq!(prefix_literals(r"x*"), None, "matches the empty string");
     }
 
     #[test]

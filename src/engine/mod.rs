@@ -20,7 +20,7 @@ pub mod score;
 pub mod structure;
 
 pub use matcher::CompileError;
-use matcher::{Matcher, TermHit};
+use matcher::{Reader, Scanner, TermHit};
 use structure::{Context, CueHit, Spans};
 
 use crate::cancel::{Cancel, Cancelled};
@@ -36,7 +36,7 @@ use crate::verdict::{Hit, Rank, Verdict};
 #[derive(Debug)]
 pub struct Engine {
     ruleset: RuleSet,
-    matcher: Matcher,
+    scanner: Scanner,
     /// Rules first (index = rule index), then signals.
     units: Vec<Unit>,
     /// Each unit's position in the evaluation order (every unit after the ones it refers to).
@@ -183,15 +183,30 @@ impl Engine {
         for (t, kind, scope) in cue_terms {
             cues[t as usize].get_or_insert((kind, scope));
         }
+        let readers: Vec<Reader<'_>> = units
+            .iter()
+            .map(|u| Reader {
+                fields: &u.fields,
+                terms: u
+                    .conditions
+                    .iter()
+                    .flat_map(|(ts, _)| ts.iter().copied())
+                    .collect(),
+            })
+            .collect();
+        let cue_ids: Vec<u32> = (0..terms.len() as u32)
+            .filter(|&t| cues[t as usize].is_some())
+            .collect();
+        let scanner = Scanner::new(terms, &readers, &cue_ids)?;
+        drop(readers);
         let order = evaluation_order(&units);
         let mut rank = vec![0u32; units.len()];
         for (i, &u) in order.iter().enumerate() {
             rank[u as usize] = i as u32;
         }
-        let matcher = Matcher::new(terms)?;
         Ok(Engine {
             ruleset,
-            matcher,
+            scanner,
             units,
             rank,
             triggers,
@@ -206,7 +221,7 @@ impl Engine {
 
     /// The number of distinct terms across all rules.
     pub fn term_count(&self) -> usize {
-        self.matcher.terms.len()
+        self.scanner.terms.len()
     }
 
     /// Classifies one message.
@@ -404,15 +419,20 @@ impl Engine {
             cancel.check()?;
             let text = &prepared.texts[field as usize];
             if field == Field::Headers {
+                if !self.scanner.reads(Field::Headers) {
+                    continue;
+                }
                 // Line by line, so hits know their header and regexes anchor per header.
                 let mut start = 0;
                 for (i, line) in text.split_inclusive('\n').enumerate() {
-                    self.matcher
-                        .scan(field, line.trim_end_matches('\n'), i as u32, start, &mut hits);
+                    let name = prepared.header_names.get(i).map_or("", String::as_str);
+                    let line_text = line.trim_end_matches('\n');
+                    self.scanner
+                        .scan_header(name, line_text, i as u32, start, &mut hits);
                     start += line.len();
                 }
             } else {
-                self.matcher.scan(field, text, 0, 0, &mut hits);
+                self.scanner.scan(field, text, &mut hits);
             }
         }
         // Deduplicated after each hit has its context (see `contextualise`).
@@ -468,7 +488,7 @@ impl Engine {
         candidates.sort_unstable_by_key(|&u| (self.rank[u as usize], u));
         candidates.dedup();
         // Most terms of a candidate rule are absent: a bit per term answers that without a search.
-        let mut present = vec![0u64; self.matcher.terms.len().div_ceil(64)];
+        let mut present = vec![0u64; self.scanner.terms.len().div_ceil(64)];
         for h in hits {
             present[h.term as usize / 64] |= 1 << (h.term % 64);
         }
@@ -688,15 +708,51 @@ pub(crate) fn language_of(message: &Message) -> Option<String> {
     if let Some(code) = message.language.as_deref().and_then(crate::intake::language_code) {
         return Some(code);
     }
-    let mut sample = String::with_capacity(message.subject.len() + message.body.len() + 1);
-    sample.push_str(&message.subject);
-    sample.push('\n');
-    sample.push_str(&message.body);
+    // Only the first bytes decide (lang::SAMPLE_BYTES): copy no more of a long body than that.
+    let mut sample = Sample::new(lang::SAMPLE_BYTES);
+    sample.push(&message.subject);
+    sample.push("\n");
+    sample.push(&message.body);
     if message.body.trim().len() < 40 {
-        sample.push('\n');
-        sample.push_str(&message.quoted);
+        sample.push("\n");
+        sample.push(&message.quoted);
     }
+    let sample = sample.text;
     lang::detect(&sample).map(str::to_string)
+}
+
+/// The first `max` bytes (cut at a character boundary) of the pieces pushed, one after another.
+struct Sample {
+    text: String,
+    max: usize,
+    full: bool,
+}
+
+impl Sample {
+    fn new(max: usize) -> Sample {
+        Sample {
+            text: String::with_capacity(max),
+            max,
+            full: false,
+        }
+    }
+
+    fn push(&mut self, piece: &str) {
+        if self.full {
+            return;
+        }
+        let room = self.max - self.text.len();
+        if piece.len() <= room {
+            self.text.push_str(piece);
+            return;
+        }
+        let mut end = room;
+        while !piece.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.text.push_str(&piece[..end]);
+        self.full = true;
+    }
 }
 
 /// The span `start..end` of `text` widened to whole words, so a prefix term (`factur*`) quotes

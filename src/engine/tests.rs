@@ -215,3 +215,17 @@ fn a_prefix_hit_quotes_the_whole_word_it_matched_in() {
     assert_eq!(super::whole_words("Kündigung", 0, 5), "Kündigung");
     assert_eq!(super::whole_words("abc", 2, 9), "");
 }
+
+#[test]
+fn the_language_sample_is_the_first_bytes_of_the_pieces_and_stops_at_a_cut() {
+    let mut sample = super::Sample::new(6);
+    sample.push("ab");
+    sample.push("\n");
+    sample.push("c€d"); // '€' is three bytes: only "c" fits in the three left
+    sample.push("\n");
+    assert_eq!(sample.text, "ab\nc");
+    let long = "ü".repeat(2000);
+    let mut sample = super::Sample::new(crate::text::lang::SAMPLE_BYTES);
+    sample.push(&long);
+    assert_eq!(sample.text.len(), crate::text::lang::SAMPLE_BYTES);
+}

@@ -173,9 +173,17 @@ const ATTRIBUTION_VERBS: [&str; 7] = [
     "wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "napisa",
 ];
 
+/// [`ATTRIBUTION_VERBS`] in one automaton, ASCII case ignored as the verbs are ASCII.
+static ATTRIBUTION_VERB: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
+    aho_corasick::AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(ATTRIBUTION_VERBS)
+        .expect("attribution verbs automaton")
+});
+
+/// Whether `line` holds an attribution verb: the cheap test before the attribution regex.
 fn may_attribute(line: &str) -> bool {
-    let lower = line.to_ascii_lowercase();
-    ATTRIBUTION_VERBS.iter().any(|v| lower.contains(v))
+    ATTRIBUTION_VERB.is_match(line)
 }
 
 /// The index of the first line of quoted or forwarded history.
@@ -369,9 +377,19 @@ const DISCLAIMER_CUES: &[&str] = &[
     "przez pomylke",
 ];
 
+/// [`DISCLAIMER_CUES`] in one automaton: a line is searched once, not once per cue.
+static DISCLAIMER_AUTOMATON: LazyLock<aho_corasick::AhoCorasick> =
+    LazyLock::new(|| aho_corasick::AhoCorasick::new(DISCLAIMER_CUES).expect("disclaimer cues automaton"));
+
+/// How many distinct disclaimer cues `line` holds.
 fn disclaimer_cues(line: &str) -> usize {
     let folded = fold(line).text;
-    DISCLAIMER_CUES.iter().filter(|c| folded.contains(*c)).count()
+    let mut seen = [0u64; DISCLAIMER_CUES.len().div_ceil(64)];
+    for m in DISCLAIMER_AUTOMATON.find_overlapping_iter(&folded) {
+        let p = m.pattern().as_usize();
+        seen[p / 64] |= 1 << (p % 64);
+    }
+    seen.iter().map(|w| w.count_ones() as usize).sum()
 }
 
 /// The first line of a disclaimer that ends the text, if there is one: working up from the end,
@@ -414,17 +432,17 @@ fn disclaimer_start(lines: &[&str]) -> Option<usize> {
 /// more cues, with three or more and at least 100 characters from it on, and no question.
 /// One pass down and one up, so a long paragraph costs time linear in its length.
 fn disclaimer_opening(paragraph: &[&str]) -> Option<usize> {
-    let cues: Vec<usize> = paragraph.iter().map(|l| disclaimer_cues(l)).collect();
     let (mut tail_cues, mut tail_len, mut asks) = (0usize, 0usize, false);
     let mut opening = None;
     for k in (0..paragraph.len()).rev() {
-        tail_cues += cues[k];
+        let cues = disclaimer_cues(paragraph[k]);
+        tail_cues += cues;
         tail_len += paragraph[k].trim().len();
         asks |= paragraph[k].contains('?') || paragraph[k].contains('¿');
         if asks {
             break;
         }
-        if cues[k] >= 2 && tail_cues >= 3 && tail_len >= 100 {
+        if cues >= 2 && tail_cues >= 3 && tail_len >= 100 {
             opening = Some(k);
         }
     }

@@ -140,6 +140,11 @@ impl FieldSet {
     }
 
     /// True when the set reads nothing.
+    /// The headers read by name (lower case), besides the fields of the mask.
+    pub fn header_names(&self) -> &[String] {
+        &self.headers
+    }
+
     pub fn is_empty(&self) -> bool {
         self.mask == 0 && self.headers.is_empty()
     }

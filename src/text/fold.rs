@@ -29,15 +29,26 @@ impl Folded {
 
 /// Folds `text` for matching (see the module documentation).
 pub fn fold(text: &str) -> Folded {
-    let mut out = String::with_capacity(text.len());
-    let mut origin = Vec::with_capacity(text.len() + 1);
+    let mut folded = Folded::default();
+    fold_into(text, &mut folded);
+    folded
+}
+
+/// Folds `text` into `folded`, reusing its buffers (what [`fold`] does without allocating once
+/// they are large enough).
+pub fn fold_into(text: &str, folded: &mut Folded) {
+    let Folded { text: out, origin } = folded;
+    out.clear();
+    origin.clear();
+    out.reserve(text.len());
+    origin.reserve(text.len() + 1);
     let mut last_space = true; // leading whitespace is dropped
     let mut decomposed = Vec::with_capacity(4);
     for (offset, c) in text.char_indices() {
         let offset = offset as u32;
         if c.is_ascii() {
             if c.is_ascii_whitespace() || c.is_ascii_control() {
-                push_space(&mut out, &mut origin, &mut last_space, offset);
+                push_space(out, origin, &mut last_space, offset);
             } else {
                 out.push(c.to_ascii_lowercase());
                 origin.push(offset);
@@ -47,7 +58,7 @@ pub fn fold(text: &str) -> Folded {
         }
         if c.is_whitespace() || c.is_control() || is_invisible(c) {
             if !is_invisible(c) {
-                push_space(&mut out, &mut origin, &mut last_space, offset);
+                push_space(out, origin, &mut last_space, offset);
             }
             continue;
         }
@@ -59,11 +70,11 @@ pub fn fold(text: &str) -> Folded {
             }
             // Spacing accents (´ ¨) decompose to a space plus a mark.
             if d.is_whitespace() {
-                push_space(&mut out, &mut origin, &mut last_space, offset);
+                push_space(out, origin, &mut last_space, offset);
                 continue;
             }
             for f in std::iter::once(d).default_case_fold() {
-                push_folded(&mut out, &mut origin, f, offset);
+                push_folded(out, origin, f, offset);
                 last_space = false;
             }
         }
@@ -73,7 +84,6 @@ pub fn fold(text: &str) -> Folded {
         origin.pop();
     }
     origin.push(text.len() as u32);
-    Folded { text: out, origin }
 }
 
 /// Folds a rule term: the same as [`fold`], without the offset map.

@@ -201,10 +201,14 @@ static DETECTOR: LazyLock<Detector> = LazyLock::new(|| {
     ])
 });
 
-/// Detects the language of `text`: an ISO 639-1 code from [`LANGUAGES`], or `None` when unsure.
+/// Bytes of a text that decide its language: the first KiB, because scanning a huge body would
+/// only cost time.
+pub const SAMPLE_BYTES: usize = 1024;
+
+/// Detects the language of `text` (its first [`SAMPLE_BYTES`]): an ISO 639-1 code from
+/// [`LANGUAGES`], or `None` when unsure.
 pub fn detect(text: &str) -> Option<&'static str> {
-    // The first KiB decides the language; scanning a huge body would only cost time.
-    let sample = prefix(text, 1024);
+    let sample = prefix(text, SAMPLE_BYTES);
     let (vote, best, margin) = stopword_vote(sample);
     // A clear majority of function words is as good as trigrams, and far cheaper (whatlang's
     // alphabet pass dominated the cost of a classification).
