@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let rs = engine.ruleset();
             let queues = rs.queues.iter().map(|q| q.id.clone()).collect();
             let version = rs.version.clone();
-            (Backend::Local(Box::new(engine)), version, queues)
+            (Backend::Local(engine), version, queues)
         }
     };
     let compare_version = candidate.as_ref().map(|e| e.ruleset().version.clone());

@@ -36,7 +36,8 @@ use crate::verdict::{Hit, Rank, Verdict};
 #[derive(Debug)]
 pub struct Engine {
     ruleset: RuleSet,
-    scanner: Scanner,
+    /// (Boxed: its per-field tables would make every holder of an engine large.)
+    scanner: Box<Scanner>,
     /// Rules first (index = rule index), then signals.
     units: Vec<Unit>,
     /// Each unit's position in the evaluation order (every unit after the ones it refers to).
@@ -197,7 +198,7 @@ impl Engine {
         let cue_ids: Vec<u32> = (0..terms.len() as u32)
             .filter(|&t| cues[t as usize].is_some())
             .collect();
-        let scanner = Scanner::new(terms, &readers, &cue_ids)?;
+        let scanner = Box::new(Scanner::new(terms, &readers, &cue_ids)?);
         drop(readers);
         let order = evaluation_order(&units);
         let mut rank = vec![0u32; units.len()];

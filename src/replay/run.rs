@@ -28,7 +28,7 @@ const QUEUED_CHUNKS: usize = 2;
 /// Where verdicts come from.
 pub enum Backend {
     /// The in-process engine.
-    Local(Box<Engine>),
+    Local(Engine),
     /// A running `triage serve`, over `ClassifyStream`.
     Remote(Client),
 }
