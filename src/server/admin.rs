@@ -1,5 +1,6 @@
-//! The admin HTTP port: `/metrics`, `/healthz`, `/readyz`, and `POST /v1/classify` for
-//! helpdesk webhooks. Plain HTTP/1.1 (axum), separate from gRPC so probes and scrapes are not
+//! The admin HTTP port: `/metrics`, `/healthz`, `/readyz`, `POST /v1/classify` for helpdesk
+//! webhooks, and the playground ([`super::playground`]: `GET /`, `POST /v1/explain`,
+//! `GET /v1/ruleset`). Plain HTTP/1.1 (axum), separate from gRPC so probes and scrapes are not
 //! subject to the gRPC limits, auth or TLS.
 //!
 //! Every call that classifies goes one way, [`Call`]: the token, the content type, a permit
@@ -50,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/v1/classify", post(classify))
+        .merge(super::playground::routes())
         .with_state(state)
 }
 
@@ -122,7 +124,7 @@ pub(super) fn unauthorized() -> Response {
         .into_response()
 }
 
-/// A call that classifies (the webhook), past its checks: the
+/// A call that classifies (the webhook, the playground's explanation), past its checks: the
 /// token and the content type are good, it holds a permit and its body has been read.
 pub(super) struct Call {
     permit: CallPermit,

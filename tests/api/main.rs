@@ -9,6 +9,7 @@ mod helpers;
 mod interfaces;
 mod milter;
 mod overload;
+mod playground;
 mod reload;
 mod shutdown;
 mod stream;
