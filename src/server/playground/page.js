@@ -250,15 +250,16 @@
     }
     const rows = ex.evidence.map((e, i) => el('tr', { id: 'evidence-' + i, 'data-rule': e.rule },
       el('td', { class: 'num' + (e.weight < 0 ? ' negative' : '') }, signed(e.weight)),
-      el('td', {}, el('span', { class: 'mono' }, e.rule)),
-      el('td', {}, swatch(e.queue), ' ', e.queue),
+      el('td', {},
+        el('div', { class: 'mono' }, e.rule),
+        el('a', { href: (e.field === 'signal' ? '#signal=' : '#rule=') + encodeURIComponent(e.rule), class: 'loc' }, where(e.location))),
+      el('td', { class: 'nowrap' }, swatch(e.queue), ' ', e.queue),
       el('td', {}, e.field === 'headers' && e.header ? 'header:' + e.header : e.field),
       el('td', {}, e.field === 'signal' ? el('span', { class: 'muted' }, 'moved by a signal') : '«' + e.matched + '»'),
       el('td', {}, e.term ? el('span', { class: 'chip' }, e.term) : ''),
-      el('td', {}, el('a', { href: (e.field === 'signal' ? '#signal=' : '#rule=') + encodeURIComponent(e.rule), class: 'loc' }, where(e.location))),
     ));
     $('evidence').replaceChildren(el('table', {},
-      el('thead', {}, el('tr', {}, ['weight', 'rule', 'queue', 'field', 'matched', 'term', 'written at'].map((h) => el('th', {}, h)))),
+      el('thead', {}, el('tr', {}, ['weight', 'rule, written at', 'queue', 'field', 'matched', 'term'].map((h) => el('th', {}, h)))),
       el('tbody', {}, rows)));
   }
 
