@@ -26,6 +26,10 @@
   const signed = (x) => (x > 0 ? '+' : '') + fixed(x, 2);
   const percent = (x) => Math.round(x * 100) + '%';
   const where = (loc) => loc.file + ':' + loc.line;
+  // Rule files sit in one directory (named at the top of the ruleset view): the file's own
+  // name is enough to tell them apart, and the whole path is the link's title.
+  const shortWhere = (loc) => loc.file.split(/[\\/]/).pop() + ':' + loc.line;
+  const locLink = (href, loc) => el('a', { href, class: 'loc', title: where(loc) }, shortWhere(loc));
 
   // Queue colours: by the queue's index in the ruleset (classes q0…q11 in the style).
   let queueOrder = [];
@@ -36,7 +40,10 @@
   const swatch = (queue) => el('span', { class: 'swatch ' + queueClass(queue), title: queue });
 
   async function api(path, options) {
-    const response = await fetch(path, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options));
+    // From the origin, not the page's URL: a URL with credentials in it (user:token@host)
+    // cannot be fetched, and the browser sends the credentials it was given anyway.
+    const url = location.origin + path;
+    const response = await fetch(url, Object.assign({ credentials: 'same-origin', cache: 'no-store' }, options));
     let body = null;
     try { body = await response.json(); } catch (_) { /* not JSON */ }
     if (!response.ok) {
@@ -252,7 +259,7 @@
       el('td', { class: 'num' + (e.weight < 0 ? ' negative' : '') }, signed(e.weight)),
       el('td', {},
         el('div', { class: 'mono' }, e.rule),
-        el('a', { href: (e.field === 'signal' ? '#signal=' : '#rule=') + encodeURIComponent(e.rule), class: 'loc' }, where(e.location))),
+        locLink((e.field === 'signal' ? '#signal=' : '#rule=') + encodeURIComponent(e.rule), e.location)),
       el('td', { class: 'nowrap' }, swatch(e.queue), ' ', e.queue),
       el('td', {}, e.field === 'headers' && e.header ? 'header:' + e.header : e.field),
       el('td', {}, e.field === 'signal' ? el('span', { class: 'muted' }, 'moved by a signal') : '«' + e.matched + '»'),
@@ -374,17 +381,17 @@
             el('span', { class: 'muted' }, 'fields: ' + r.fields.join(', ')),
             r.languages.length ? el('span', { class: 'muted' }, 'languages: ' + r.languages.join(', ')) : null,
             r.negated === 'counter' ? el('span', { class: 'muted' }, 'negated: counter-evidence') : null,
-            el('span', { class: 'loc' }, where(r.location))),
+            el('span', { class: 'loc', title: where(r.location) }, shortWhere(r.location))),
           conditionsOf(r.conditions))));
     }));
 
     const signals = el('section', { class: 'card' }, el('h2', {}, 'Signals'), rs.signals.map((s) => el('div', { class: 'rule', id: 'signal-' + s.id, 'data-search': s.id.toLowerCase() },
-      el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, s.id), el('span', { class: 'loc' }, where(s.location)),
+      el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, s.id), el('span', { class: 'loc', title: where(s.location) }, shortWhere(s.location)),
         s.moves.length ? el('span', { class: 'muted' }, 'moves ' + s.moves.map((m) => fixed(m.share * 100, 0) + '% ' + m.from + ' → ' + (m.to || 'nowhere')).join('; ')) : null),
       conditionsOf(s.conditions))));
 
     const cues = el('section', { class: 'card' }, el('h2', {}, 'Structure cues'), rs.cues.map((c) => el('div', { class: 'rule', id: 'cue-' + c.id },
-      el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, c.id), el('span', { class: 'muted' }, c.kind + (c.kind === 'request' ? '' : ', scope ' + c.scope)), el('span', { class: 'loc' }, where(c.location))),
+      el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, c.id), el('span', { class: 'muted' }, c.kind + (c.kind === 'request' ? '' : ', scope ' + c.scope)), el('span', { class: 'loc', title: where(c.location) }, shortWhere(c.location))),
       el('div', { class: 'cond' }, c.terms.map((t) => el('span', { class: 'chip' }, t))))));
 
     const examples = el('section', { class: 'card' }, el('h2', {}, 'Examples'), rs.queues.map((q) => {
@@ -396,7 +403,7 @@
           el('div', { class: 'rule-head' },
             el('span', {}, e.queue ? 'must route to ' + e.queue : 'must not route to ' + e.not),
             el('a', { href: tryLink(e) }, 'try it'),
-            el('span', { class: 'loc' }, where(e.location))),
+            el('span', { class: 'loc', title: where(e.location) }, shortWhere(e.location))),
           e.subject ? el('div', { class: 'subject' }, e.subject) : null,
           el('div', { class: 'body' }, e.body))));
     }));
