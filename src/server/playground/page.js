@@ -262,8 +262,8 @@
         locLink((e.field === 'signal' ? '#signal=' : '#rule=') + encodeURIComponent(e.rule), e.location)),
       el('td', { class: 'nowrap' }, swatch(e.queue), ' ', e.queue),
       el('td', {}, e.field === 'headers' && e.header ? 'header:' + e.header : e.field),
-      el('td', {}, e.field === 'signal' ? el('span', { class: 'muted' }, 'moved by a signal') : '«' + e.matched + '»'),
-      el('td', {}, e.term ? el('span', { class: 'chip' }, e.term) : ''),
+      el('td', { class: 'words' }, e.field === 'signal' ? el('span', { class: 'muted' }, 'moved by a signal') : '«' + e.matched + '»'),
+      el('td', { class: 'words' }, e.term ? el('span', { class: 'chip' }, e.term) : ''),
     ));
     $('evidence').replaceChildren(el('table', {},
       el('thead', {}, el('tr', {}, ['weight', 'rule, written at', 'queue', 'field', 'matched', 'term'].map((h) => el('th', {}, h)))),
