@@ -109,33 +109,14 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
         f.weak_share * 100.0
     );
 
-    let threshold = ruleset
-        .queue_index(&verdict.queue)
-        .map_or(0.0, |q| ruleset.queues[q].threshold);
     let _ = writeln!(out);
-    if verdict.needs_review {
-        let why = if verdict.hits.is_empty() {
-            "there is no evidence at all".to_string()
-        } else if let Some(second) = runner_up.filter(|s| s.confidence > 0.2) {
-            format!(
-                "{} competes with {:.2} confidence",
-                second.queue, second.confidence
-            )
-        } else {
-            "the evidence is weak".to_string()
-        };
-        let _ = writeln!(
-            out,
-            "needs review: confidence {:.2} is below the {} threshold {threshold:.2}; {why}",
-            verdict.confidence, verdict.queue
-        );
+    let review = super::explanation::review(ruleset, verdict);
+    let verb = if review.needs_review {
+        "needs review"
     } else {
-        let _ = writeln!(
-            out,
-            "auto-route: confidence {:.2} is at or above the {} threshold {threshold:.2}",
-            verdict.confidence, verdict.queue
-        );
-    }
+        "auto-route"
+    };
+    let _ = writeln!(out, "{verb}: {}", review.reason);
     for note in &verdict.notes {
         let _ = writeln!(out, "note: {note}");
     }

@@ -2,6 +2,9 @@
 //!
 //! - [`matcher`]: one automaton for all terms; each field is scanned once.
 //! - [`score`]: evidence → confidence (softmax with a calibrated temperature).
+//! - [`structure`]: reply subjects, request sentences, negated and settled scopes.
+//! - [`explain`]: the verdict told as text (`triage classify --explain`);
+//!   [`explanation`]: the same as data with positions in the message (the playground).
 //!
 //! Evaluation only visits rules with at least one term found in the message, so the cost per
 //! message follows the evidence, not the size of the ruleset.
@@ -15,6 +18,7 @@
 //!   than one that says "invoice" once.
 
 pub mod explain;
+pub mod explanation;
 pub mod matcher;
 pub mod score;
 pub mod structure;
@@ -247,6 +251,12 @@ impl Engine {
     pub fn detailed(&self, id: &str, message: &Message) -> Detailed {
         self.checked(id, message, &Cancel::never())
             .expect("a flag that is never set cannot cancel")
+    }
+
+    /// [`Engine::detailed`], stopping with [`Cancelled`] soon after `cancel` is set (checked
+    /// as in [`Engine::classify_with`]).
+    pub fn detailed_with(&self, id: &str, message: &Message, cancel: &Cancel) -> Result<Detailed, Cancelled> {
+        self.checked(id, message, cancel)
     }
 
     /// [`Engine::detailed`], stopping with [`Cancelled`] soon after `cancel` is set.
@@ -759,8 +769,13 @@ impl Sample {
 /// The span `start..end` of `text` widened to whole words, so a prefix term (`factur*`) quotes
 /// the word it matched in (`facturen`), not the prefix; `""` when the span is not in `text`.
 fn whole_words(text: &str, start: usize, end: usize) -> &str {
-    if start > end || !text.is_char_boundary(start) || !text.is_char_boundary(end) || end > text.len() {
-        return "";
+    whole_word_range(text, start, end).map_or("", |(s, e)| &text[s..e])
+}
+
+/// The byte range of [`whole_words`], or `None` when `start..end` is not a span of `text`.
+fn whole_word_range(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    if start > end || end > text.len() || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+        return None;
     }
     let start = text[..start]
         .char_indices()
@@ -773,7 +788,7 @@ fn whole_words(text: &str, start: usize, end: usize) -> &str {
             .char_indices()
             .find(|(_, c)| !c.is_alphanumeric())
             .map_or(text.len() - end, |(i, _)| i);
-    &text[start..end]
+    Some((start, end))
 }
 
 /// An example's message, through the same intake as every interface's.

@@ -17,7 +17,7 @@
 pub const STRONG_EVIDENCE: f64 = 3.0;
 
 /// What the confidence model looks at beyond the top score (see [`ConfidenceModel`]).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct Features {
     /// The chosen queue's softmax probability (temperature-scaled).
     pub softmax: f64,

@@ -148,6 +148,17 @@ impl FieldSet {
     pub fn is_empty(&self) -> bool {
         self.mask == 0 && self.headers.is_empty()
     }
+
+    /// The fields of the set by their rule-file names, whole fields first (in
+    /// [`Field::ALL`] order), then `header:NAME` for each single header.
+    pub fn names(&self) -> Vec<String> {
+        Field::ALL
+            .into_iter()
+            .filter(|f| self.mask & f.bit() != 0)
+            .map(|f| f.name().to_string())
+            .chain(self.headers.iter().map(|h| format!("header:{h}")))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -167,6 +178,15 @@ mod tests {
         set.add("header:Auto-Submitted").unwrap();
         assert!(set.reads(Field::Headers, Some("auto-submitted")));
         assert!(!set.reads(Field::Headers, Some("precedence")));
+    }
+
+    #[test]
+    fn a_set_names_its_whole_fields_then_its_single_headers() {
+        let mut set = FieldSet::default();
+        set.add("header:Precedence").unwrap();
+        set.add("from").unwrap();
+        set.add("subject").unwrap();
+        assert_eq!(set.names(), ["subject", "from", "header:precedence"]);
     }
 
     #[test]

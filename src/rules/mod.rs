@@ -26,7 +26,7 @@ pub use term::Term;
 use crate::message::Ticket;
 
 /// A place in a rule file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Location {
     /// The file, as named when loading.
     pub file: String,

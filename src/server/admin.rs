@@ -1,6 +1,12 @@
-//! The admin HTTP port: `/metrics`, `/healthz`, `/readyz`, and `POST /v1/classify` for
-//! helpdesk webhooks. Plain HTTP/1.1 (axum), separate from gRPC so probes and scrapes are not
+//! The admin HTTP port: `/metrics`, `/healthz`, `/readyz`, `POST /v1/classify` for helpdesk
+//! webhooks, and the playground ([`super::playground`]: `GET /`, `POST /v1/explain`,
+//! `GET /v1/ruleset`). Plain HTTP/1.1 (axum), separate from gRPC so probes and scrapes are not
 //! subject to the gRPC limits, auth or TLS.
+//!
+//! Every call that classifies goes one way, [`Call`]: the token, the content type, a permit
+//! taken before the body is read, the body within the request timeout, the work off the
+//! reactor under the call's deadline, and the message through the one intake
+//! ([`message_of`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,13 +24,12 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 
 use super::auth::Tokens;
-use super::classifier::Classifier;
+use super::classifier::{CallPermit, Classifier, Failed};
 use crate::cancel::Cancel;
 use crate::engine::Engine;
 use crate::intake::{Input, IntakeError, intake_with};
 use crate::mail::Limits;
-use crate::message::Ticket;
-use crate::verdict::Verdict;
+use crate::message::{Message, Ticket};
 
 /// What the admin handlers share.
 #[derive(Clone)]
@@ -46,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/v1/classify", post(classify))
+        .merge(super::playground::routes())
         .with_state(state)
 }
 
@@ -94,79 +100,151 @@ struct WebhookRequest {
     raw_email: Option<String>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
+/// A JSON error: `{"error": message}`.
+pub(super) fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, axum::Json(json!({ "error": message.into() }))).into_response()
 }
 
-async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
-    if let Some(tokens) = &state.tokens {
+/// True when the request may use the protected routes: always without tokens, else with a
+/// valid token (see [`Tokens::allows_http`]).
+pub(super) fn authorized(state: &AdminState, headers: &HeaderMap) -> bool {
+    state.tokens.as_ref().is_none_or(|tokens| {
         let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        if !tokens.allows(auth) {
-            return (
-                StatusCode::UNAUTHORIZED,
-                [(header::WWW_AUTHENTICATE, "Bearer")],
-                axum::Json(json!({ "error": "missing or invalid bearer token" })),
-            )
-                .into_response();
+        tokens.allows_http(auth)
+    })
+}
+
+/// The JSON answer to a request without a valid token.
+pub(super) fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        axum::Json(json!({ "error": "missing or invalid bearer token" })),
+    )
+        .into_response()
+}
+
+/// A call that classifies (the webhook, the playground's explanation), past its checks: the
+/// token and the content type are good, it holds a permit and its body has been read.
+pub(super) struct Call {
+    permit: CallPermit,
+    body: Vec<u8>,
+    /// When the call arrived: its deadline counts from here, body reading included.
+    started: Instant,
+}
+
+impl Call {
+    /// Checks the token and the content type, takes a permit and reads the body.
+    ///
+    /// The permit is the same as a gRPC call's, taken before the body is read: JSON, base64 and
+    /// MIME decoding of a large body cost as much as the classification, and a body held while
+    /// waiting would cost its memory for nothing.
+    pub(super) async fn accept(
+        state: &AdminState,
+        headers: &HeaderMap,
+        body: Body,
+    ) -> Result<Call, Response> {
+        if !authorized(state, headers) {
+            return Err(unauthorized());
         }
-    }
-    if !is_json(&headers) {
-        return error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "the body must be JSON: send `Content-Type: application/json`",
-        );
-    }
-    // The same permit as a gRPC call, taken before the body is read: JSON, base64 and MIME
-    // decoding of a large body cost as much as the classification, and a body held while
-    // waiting would cost its memory for nothing.
-    let permit = match state.classifier.admit() {
-        Ok(permit) => permit,
-        Err(e) => {
-            return (
+        if !is_json(headers) {
+            return Err(error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "the body must be JSON: send `Content-Type: application/json`",
+            ));
+        }
+        let permit = state.classifier.admit().map_err(|e| {
+            (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, "1")],
                 axum::Json(json!({ "error": e.to_string() })),
             )
-                .into_response();
-        }
-    };
-    let started = Instant::now();
-    let limit = body_limit(&state.classifier.limits());
-    let patience = state.classifier.request_timeout();
-    let body = match tokio::time::timeout(patience, read_body(body, &headers, limit)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(response)) => return response,
-        Err(_) => {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("the request body did not arrive within {patience:?}"),
-            );
-        }
-    };
-    let size = body.len();
-    let work = state.classifier.run(size, permit, move |engine, limits, cancel| {
-        webhook(&body, engine, limits, cancel)
-    });
-    let outcome = match tokio::time::timeout_at((started + patience).into(), work).await {
-        Ok(outcome) => outcome,
-        Err(_) => {
-            return error(
+                .into_response()
+        })?;
+        let started = Instant::now();
+        let limit = body_limit(&state.classifier.limits());
+        let patience = state.classifier.request_timeout();
+        let body = match tokio::time::timeout(patience, read_body(body, headers, limit)).await {
+            Ok(read) => read?,
+            Err(_) => {
+                return Err(error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("the request body did not arrive within {patience:?}"),
+                ));
+            }
+        };
+        Ok(Call {
+            permit,
+            body,
+            started,
+        })
+    }
+
+    /// The body's size in bytes.
+    pub(super) fn size(&self) -> usize {
+        self.body.len()
+    }
+
+    /// When the call arrived.
+    pub(super) fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Runs `work` on the body with the serving engine (off the reactor for large bodies),
+    /// under the call's deadline. `Err` is the answer for the work's own error or a deadline
+    /// passed (504); `Ok(Err)` a bug in triage (the blocking task failed).
+    pub(super) async fn run<T: Send + 'static>(
+        self,
+        state: &AdminState,
+        work: impl FnOnce(&[u8], &Engine, &Limits, &Cancel) -> Result<T, (StatusCode, String)> + Send + 'static,
+    ) -> Result<Result<T, Failed>, Response> {
+        let patience = state.classifier.request_timeout();
+        let Call {
+            permit,
+            body,
+            started,
+        } = self;
+        let size = body.len();
+        let work = state.classifier.run(size, permit, move |engine, limits, cancel| {
+            work(&body, engine, limits, cancel)
+        });
+        match tokio::time::timeout_at((started + patience).into(), work).await {
+            Ok(Ok(Ok(done))) => Ok(Ok(done)),
+            Ok(Ok(Err((status, message)))) => Err(error(status, message)),
+            Ok(Err(failed)) => Ok(Err(failed)),
+            Err(_) => Err(error(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!("the classification took longer than {patience:?}"),
-            );
+            )),
         }
+    }
+}
+
+async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Body) -> Response {
+    let call = match Call::accept(&state, &headers, body).await {
+        Ok(call) => call,
+        Err(response) => return response,
     };
+    let (size, started) = (call.size(), call.started());
+    let outcome = call
+        .run(&state, |body, engine, limits, cancel| {
+            let (id, message) = message_of(body, limits, cancel)?;
+            engine
+                .classify_with(&id, &message, cancel)
+                .map_err(|e| (StatusCode::GATEWAY_TIMEOUT, e.to_string()))
+        })
+        .await;
     match outcome {
         Ok(Ok(verdict)) => {
             super::metrics::request_bytes(size);
             super::metrics::classified(&verdict, started.elapsed(), "http");
             axum::Json(verdict).into_response()
         }
-        Ok(Err((status, message))) => error(status, message),
-        Err(e) => {
+        Ok(Err(e)) => {
             super::metrics::failed("http");
             error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
         }
+        Err(response) => response,
     }
 }
 
@@ -198,13 +276,13 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
     Ok(read)
 }
 
-/// The webhook's work, off the reactor for large bodies: JSON, base64, the intake, the engine.
-fn webhook(
+/// A webhook body (ticket fields, or a base64 raw email) through the one intake: the caller's
+/// id and the message. Runs off the reactor for large bodies (see [`Call::run`]).
+pub(super) fn message_of(
     body: &[u8],
-    engine: &Engine,
     limits: &Limits,
     cancel: &Cancel,
-) -> Result<Verdict, (StatusCode, String)> {
+) -> Result<(String, Message), (StatusCode, String)> {
     let mut request: WebhookRequest =
         serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
     // Numeric ids as written: integers beyond 64 bits would otherwise come back as floats.
@@ -243,14 +321,11 @@ fn webhook(
         }
         _ => (Input::Ticket(ticket), None),
     };
-    let cancelled = |e: &dyn std::fmt::Display| (StatusCode::GATEWAY_TIMEOUT, e.to_string());
     let message = intake_with(input, hint, limits, cancel).map_err(|e| match e {
-        IntakeError::Cancelled(_) => cancelled(&e),
+        IntakeError::Cancelled(_) => (StatusCode::GATEWAY_TIMEOUT, e.to_string()),
         _ => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
     })?;
-    engine
-        .classify_with(&ticket.id, &message, cancel)
-        .map_err(|e| cancelled(&e))
+    Ok((request.ticket.id, message))
 }
 
 /// True when the request declares a JSON body, or declares nothing (simple clients).

@@ -1,4 +1,4 @@
-//! Bearer-token authentication for gRPC and the HTTP webhook.
+//! Bearer-token authentication for gRPC and the admin port (the webhook, the playground).
 //!
 //! A token file holds one token per line; lines are trimmed, blank lines and `#` comments are
 //! ignored. Tokens are compared in constant time (over their SHA-256, so the length of a
@@ -69,19 +69,44 @@ impl Tokens {
 
     /// True when `authorization` is `Bearer <token>` with an accepted token.
     pub fn allows(&self, authorization: Option<&str>) -> bool {
-        let Some(token) = authorization.and_then(|h| {
-            let (scheme, rest) = h.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        }) else {
+        credentials(authorization, "bearer").is_some_and(|token| self.accepts(token.as_bytes()))
+    }
+
+    /// What the admin port accepts: [`Tokens::allows`], or `Basic` credentials whose password
+    /// is an accepted token (any user name). A browser cannot send a bearer token when it opens
+    /// a page, but it asks for Basic credentials and sends them with every request after.
+    pub fn allows_http(&self, authorization: Option<&str>) -> bool {
+        use base64::Engine as _;
+        if self.allows(authorization) {
+            return true;
+        }
+        let Some(encoded) = credentials(authorization, "basic") else {
             return false;
         };
-        let offered: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        // Check every token, without early exit, so timing says nothing about which matched.
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded) else {
+            return false;
+        };
+        decoded
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| self.accepts(&decoded[colon + 1..]))
+    }
+
+    /// Constant time over every token (no early exit), so timing says nothing about which one
+    /// matched, nor about its length (the digests are compared).
+    fn accepts(&self, token: &[u8]) -> bool {
+        let offered: [u8; 32] = Sha256::digest(token).into();
         self.digests
             .load()
             .iter()
             .fold(false, |found, d| found | constant_time_eq(d, &offered))
     }
+}
+
+/// The credentials of an `Authorization` header with this scheme (case-insensitive).
+fn credentials<'a>(authorization: Option<&'a str>, scheme: &str) -> Option<&'a str> {
+    let (written, rest) = authorization?.trim().split_once(' ')?;
+    written.eq_ignore_ascii_case(scheme).then(|| rest.trim())
 }
 
 fn read(file: &Path) -> Result<Vec<[u8; 32]>, TokenError> {
@@ -131,6 +156,28 @@ mod tests {
         assert!(!t.allows(Some("alpha")));
         assert!(!t.allows(Some("Bearer alph")));
         assert!(!t.allows(Some("Basic alpha")));
+    }
+
+    #[test]
+    fn the_admin_port_also_takes_the_token_as_a_basic_password() {
+        use base64::Engine as _;
+        let (_f, t) = tokens("alpha\n");
+        let basic = |user_pass: &str| {
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(user_pass)
+            )
+        };
+        assert!(t.allows_http(Some(&basic("anyone:alpha"))));
+        assert!(t.allows_http(Some(&basic(":alpha"))));
+        assert!(t.allows_http(Some("Bearer alpha")));
+        assert!(!t.allows_http(Some(&basic("alpha:"))));
+        assert!(!t.allows_http(Some(&basic("anyone:alph"))));
+        assert!(!t.allows_http(Some("Basic !!not-base64")));
+        assert!(
+            !t.allows(Some(&basic("anyone:alpha"))),
+            "gRPC takes bearer tokens only"
+        );
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`classifier`]: the ruleset, limits and concurrency permits every interface shares.
 //!   [`admission`]: permits taken before a call's body is read.
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
+//!   [`playground`]: the admin port's page for trying messages and reading the ruleset.
 //! - [`milter`]: the milter protocol for mail gateways (Postfix, Sendmail).
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
@@ -23,6 +24,7 @@ pub mod grpc;
 pub mod metrics;
 pub mod milter;
 pub mod pb;
+pub mod playground;
 pub mod reload;
 pub mod state;
 pub mod tls;

@@ -1,13 +1,14 @@
-//! The serving ruleset: swapped atomically on reload, never replaced by one that fails to load.
+//! The serving ruleset: swapped atomically on reload, never replaced by one that fails to load,
+//! and the outcome of the last reload (what the playground's ruleset view shows).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use crate::engine::Engine;
-use crate::rules::RuleSet;
+use crate::rules::{LoadError, Problem, RuleSet};
 
 /// A compiled ruleset and when it was loaded.
 #[derive(Debug)]
@@ -23,6 +24,35 @@ pub struct Loaded {
 pub struct Rules {
     dir: Option<PathBuf>,
     current: ArcSwap<Loaded>,
+    /// The last reload attempt, so that a refused one can be shown with its problems (the
+    /// log has them too, but the person editing the rules may not read the log).
+    last_reload: ArcSwapOption<ReloadStatus>,
+}
+
+/// The outcome of a reload attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadStatus {
+    /// When it was attempted.
+    pub at: SystemTime,
+    /// What came of it.
+    pub outcome: ReloadOutcome,
+}
+
+/// What came of a reload attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// A new ruleset serves.
+    Reloaded {
+        /// Its version.
+        version: String,
+    },
+    /// The files hash to the serving version: nothing was rebuilt.
+    Unchanged,
+    /// The files did not load; the serving ruleset stays.
+    Refused {
+        /// Every problem, each with its place when it has one.
+        problems: Vec<Problem>,
+    },
 }
 
 /// Why a reload was refused (the serving ruleset stays).
@@ -51,6 +81,7 @@ impl Rules {
         Ok(Rules {
             dir,
             current: ArcSwap::from_pointee(loaded),
+            last_reload: ArcSwapOption::empty(),
         })
     }
 
@@ -62,6 +93,7 @@ impl Rules {
                 engine,
                 loaded_at: SystemTime::now(),
             }),
+            last_reload: ArcSwapOption::empty(),
         }
     }
 
@@ -76,17 +108,41 @@ impl Rules {
         self.dir.as_ref()
     }
 
+    /// The outcome of the last reload attempt since the first load, if any.
+    pub fn last_reload(&self) -> Option<Arc<ReloadStatus>> {
+        self.last_reload.load_full()
+    }
+
     /// Loads and compiles the directory again and swaps it in, unless its files hash to the
     /// serving version (then nothing is rebuilt and the serving ruleset keeps its load time).
-    /// On error the serving ruleset stays. Returns the version serving after the call.
-    /// Blocking: call it off the async workers.
+    /// On error the serving ruleset stays. Returns the version serving after the call, and
+    /// records the outcome for [`Rules::last_reload`]. Blocking: call it off the async workers.
     pub fn reload(&self) -> Result<String, ReloadError> {
         let serving = self.current().engine.ruleset().version.clone();
         let Some(dir) = &self.dir else {
             return Ok(serving);
         };
+        let result = self.swap(dir, &serving);
+        let outcome = match &result {
+            Ok(version) if *version == serving => ReloadOutcome::Unchanged,
+            Ok(version) => ReloadOutcome::Reloaded {
+                version: version.clone(),
+            },
+            Err(e) => ReloadOutcome::Refused {
+                problems: e.problems(),
+            },
+        };
+        self.last_reload.store(Some(Arc::new(ReloadStatus {
+            at: SystemTime::now(),
+            outcome,
+        })));
+        result
+    }
+
+    /// Loads `dir` and swaps it in unless it hashes to `serving`.
+    fn swap(&self, dir: &std::path::Path, serving: &str) -> Result<String, ReloadError> {
         if RuleSet::fingerprint(dir)? == serving {
-            return Ok(serving);
+            return Ok(serving.to_string());
         }
         let engine = Engine::new(RuleSet::load(dir)?)?;
         let version = engine.ruleset().version.clone();
@@ -95,6 +151,20 @@ impl Rules {
             loaded_at: SystemTime::now(),
         }));
         Ok(version)
+    }
+}
+
+impl ReloadError {
+    /// Every problem of the refused ruleset: the loader's, each with its `file:line:column`,
+    /// or the one error without a place (an unreadable directory, an automaton too large).
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            ReloadError::Load(LoadError::Invalid(problems)) => problems.clone(),
+            e => vec![Problem {
+                location: None,
+                message: e.to_string(),
+            }],
+        }
     }
 }
 
@@ -127,6 +197,47 @@ pub fn rfc3339(t: SystemTime) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    fn rules_in(dir: &std::path::Path) -> Rules {
+        for (name, bytes) in crate::rules::default_sources() {
+            let name = std::path::Path::new(&name).file_name().unwrap().to_owned();
+            std::fs::write(dir.join(name), bytes).unwrap();
+        }
+        Rules::load(Some(dir.to_path_buf())).unwrap()
+    }
+
+    #[test]
+    fn a_refused_reload_is_recorded_with_its_problems_and_the_old_ruleset_serves() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules_in(dir.path());
+        assert_eq!(rules.last_reload(), None);
+        let serving = rules.current().engine.ruleset().version.clone();
+        std::fs::write(
+            dir.path().join("zz.toml"),
+            "[[rule]]\nid = \"x\"\nqueue = \"nowhere\"\nany = [\"a\"]\n",
+        )
+        .unwrap();
+        assert!(rules.reload().is_err());
+        assert_eq!(rules.current().engine.ruleset().version, serving);
+        let status = rules.last_reload().unwrap();
+        let ReloadOutcome::Refused { problems } = &status.outcome else {
+            panic!("{status:?}");
+        };
+        let at = problems[0].location.as_ref().unwrap();
+        assert!(at.file.ends_with("zz.toml") && at.line > 0, "{problems:?}");
+    }
+
+    #[test]
+    fn a_reload_records_a_new_version_and_then_that_nothing_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let rules = rules_in(dir.path());
+        std::fs::write(dir.path().join("zz.toml"), "# a comment\n").unwrap();
+        let version = rules.reload().unwrap();
+        let reloaded = ReloadOutcome::Reloaded { version };
+        assert_eq!(rules.last_reload().unwrap().outcome, reloaded);
+        rules.reload().unwrap();
+        assert_eq!(rules.last_reload().unwrap().outcome, ReloadOutcome::Unchanged);
+    }
 
     #[test]
     fn rfc3339_formats_known_instants() {

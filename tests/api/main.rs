@@ -2,6 +2,7 @@
 
 mod admin;
 mod auth;
+mod browser;
 mod classify;
 mod connections;
 mod health;
@@ -9,6 +10,7 @@ mod helpers;
 mod interfaces;
 mod milter;
 mod overload;
+mod playground;
 mod reload;
 mod shutdown;
 mod stream;
