@@ -249,7 +249,7 @@ fn locate(
         start: Some(start),
         end: Some(end),
         matched: text[start..end].to_string(),
-        term: engine.matcher.terms.get(h.term as usize).map(ToString::to_string),
+        term: engine.scanner.terms.get(h.term as usize).map(ToString::to_string),
         location: rs.rules[fired.rule].location.clone(),
     })
 }
