@@ -117,12 +117,20 @@ impl Scanner {
                 named.entry(name.clone()).or_default().extend(&reader.terms);
             }
         }
-        // Cues matter in the subject and the new text only; they are also looked for in the
-        // other text zones that are read anyway, so that those share the subject's automaton
-        // (a cue found there is never consulted).
-        for field in [Field::Subject, Field::Body, Field::Quoted, Field::Signature] {
-            if matches!(field, Field::Subject | Field::Body) || !fields[field as usize].is_empty() {
-                fields[field as usize].extend(cues);
+        for field in [Field::Subject, Field::Body] {
+            fields[field as usize].extend(cues);
+        }
+        // The four text zones share one automaton, of every term read in any of them: a big
+        // trie is built (and held) once, not once per zone. A term found in a zone that none
+        // of its rules reads is never consulted (evidence is looked up per field read).
+        let zones = [Field::Subject, Field::Body, Field::Quoted, Field::Signature];
+        let text: BTreeSet<u32> = zones
+            .iter()
+            .flat_map(|&f| fields[f as usize].iter().copied())
+            .collect();
+        for field in zones {
+            if !fields[field as usize].is_empty() {
+                fields[field as usize] = text.clone();
             }
         }
         // A header read by name is also read by the rules that read every header.
