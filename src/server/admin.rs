@@ -18,9 +18,7 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 
 use super::auth::Tokens;
-use super::classifier::Classifier;
-use crate::cancel::Cancel;
-use crate::engine::Engine;
+use super::classifier::{Call, Classifier};
 use crate::intake::{Input, IntakeError, intake_with};
 use crate::mail::Limits;
 use crate::message::Ticket;
@@ -46,6 +44,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/v1/classify", post(classify))
+        .route("/shadow", get(super::shadow::http::summary))
         .with_state(state)
 }
 
@@ -144,9 +143,9 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Bod
         }
     };
     let size = body.len();
-    let work = state.classifier.run(size, permit, move |engine, limits, cancel| {
-        webhook(&body, engine, limits, cancel)
-    });
+    let work = state
+        .classifier
+        .run(size, permit, "http", move |call| webhook(&body, call));
     let outcome = match tokio::time::timeout_at((started + patience).into(), work).await {
         Ok(outcome) => outcome,
         Err(_) => {
@@ -199,12 +198,8 @@ async fn read_body(body: Body, headers: &HeaderMap, limit: usize) -> Result<Vec<
 }
 
 /// The webhook's work, off the reactor for large bodies: JSON, base64, the intake, the engine.
-fn webhook(
-    body: &[u8],
-    engine: &Engine,
-    limits: &Limits,
-    cancel: &Cancel,
-) -> Result<Verdict, (StatusCode, String)> {
+fn webhook(body: &[u8], call: &Call<'_>) -> Result<Verdict, (StatusCode, String)> {
+    let (limits, cancel) = (call.limits(), call.cancel());
     let mut request: WebhookRequest =
         serde_json::from_slice(body).map_err(|e| (StatusCode::BAD_REQUEST, format!("invalid JSON: {e}")))?;
     // Numeric ids as written: integers beyond 64 bits would otherwise come back as floats.
@@ -248,9 +243,7 @@ fn webhook(
         IntakeError::Cancelled(_) => cancelled(&e),
         _ => (StatusCode::PAYLOAD_TOO_LARGE, e.to_string()),
     })?;
-    engine
-        .classify_with(&ticket.id, &message, cancel)
-        .map_err(|e| cancelled(&e))
+    call.classify(&ticket.id, message).map_err(|e| cancelled(&e))
 }
 
 /// True when the request declares a JSON body, or declares nothing (simple clients).

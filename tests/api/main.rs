@@ -10,6 +10,7 @@ mod interfaces;
 mod milter;
 mod overload;
 mod reload;
+mod shadow;
 mod shutdown;
 mod stream;
 mod tls;
