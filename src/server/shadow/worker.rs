@@ -80,12 +80,24 @@ fn compare(item: Item, shared: &Shared, log: Option<&mut Log>) {
     }
 }
 
-/// Gives the worker the lowest CPU priority: when the cores are busy with live calls the
-/// shadow waits (and its queue overflows) instead of taking their time. On Linux the nice
-/// value belongs to the thread, so only this thread is lowered.
+/// Gives the worker the lowest CPU priority, so that it only runs on a core the live path
+/// leaves idle and its queue overflows (dropping, not delaying) when the cores are busy.
+///
+/// On Linux the thread becomes `SCHED_IDLE`: a live thread that wakes up preempts it at once.
+/// A `nice` of 19 alone is not enough with the EEVDF scheduler (Linux 6.6+), which lets a
+/// running task finish its slice (about a millisecond) before a woken one of equal slice gets
+/// the core. Where `SCHED_IDLE` is refused (a seccomp profile), the nice value falls back to 19;
+/// on Linux both belong to the thread, not the process.
 fn lower_priority() {
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(None, 19) {
-        debug!("shadow worker: could not lower its priority: {e}");
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid, initialised `sched_param` that outlives the call, and pid
+        // 0 names the calling thread; the call reads nothing else and changes only this
+        // thread's scheduling policy.
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+        if !idle && let Err(e) = rustix::process::setpriority_process(None, 19) {
+            debug!("shadow worker: could not lower its priority: {e}");
+        }
     }
 }
