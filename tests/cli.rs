@@ -297,6 +297,47 @@ fn serve_configuration_precedence_is_flag_then_environment_then_file_then_defaul
     assert_eq!(c["handshake_timeout"], 10);
 }
 
+/// The shadow ruleset's settings are flags, `TRIAGE_*` variables and config-file keys like the
+/// others; paths in the file are relative to it; a log without a shadow ruleset is refused.
+#[test]
+fn shadow_settings_layer_like_the_other_serve_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("candidate")).unwrap();
+    let config = dir.path().join("triage.toml");
+    std::fs::write(
+        &config,
+        "shadow_rules = \"candidate\"\nshadow_log = \"shadow.jsonl\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["serve", "--print-config", "--config", config.to_str().unwrap()])
+        .env("TRIAGE_SHADOW_LOG_MAX_BYTES", "1000000")
+        .env_remove("TRIAGE_SHADOW_RULES")
+        .env_remove("TRIAGE_SHADOW_LOG")
+        .current_dir(root())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let c = &json_lines(&out)[0];
+    assert_eq!(c["shadow_rules"], dir.path().join("candidate").to_str().unwrap());
+    assert_eq!(c["sources"]["shadow_rules"], "file");
+    assert_eq!(c["shadow_log"], dir.path().join("shadow.jsonl").to_str().unwrap());
+    assert_eq!(c["shadow_log_max_bytes"], 1_000_000);
+    assert_eq!(c["sources"]["shadow_log_max_bytes"], "environment");
+
+    let out = triage(
+        &["serve", "--shadow-log", "shadow.jsonl", "--admin-listen", "off"],
+        root(),
+        b"",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("shadow_log is set but shadow_rules is not"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn an_invalid_configuration_fails_at_start_with_a_clear_message() {
     let dir = tempfile::tempdir().unwrap();

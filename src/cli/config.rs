@@ -40,6 +40,9 @@ struct File {
     milter_listen: Option<String>,
     milter_route: Option<bool>,
     milter_intake: Option<Vec<String>>,
+    shadow_rules: Option<PathBuf>,
+    shadow_log: Option<PathBuf>,
+    shadow_log_max_bytes: Option<u64>,
 }
 
 /// Where each setting's value came from.
@@ -108,6 +111,9 @@ pub fn layer(args: &mut Args, matches: &ArgMatches) -> anyhow::Result<Sources> {
     layer!(milter_listen, file.milter_listen.map(Some));
     layer!(milter_route, file.milter_route);
     layer!(milter_intake, file.milter_intake);
+    layer!(shadow_rules, path(file.shadow_rules).map(Some));
+    layer!(shadow_log, path(file.shadow_log).map(Some));
+    layer!(shadow_log_max_bytes, file.shadow_log_max_bytes);
     Ok(sources)
 }
 

@@ -9,6 +9,7 @@ mod input;
 mod learn;
 mod parse;
 mod replay;
+mod replay_merge;
 mod serve;
 
 use std::path::PathBuf;

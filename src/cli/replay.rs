@@ -19,7 +19,10 @@ use triage::{Engine, RuleSet};
 
 /// Arguments of `replay`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Subcommand>,
     #[command(flatten)]
     inputs: super::input::InputArgs,
     /// Where to write one JSON record per input record (default: stdout).
@@ -65,7 +68,17 @@ pub struct Args {
     chunk: usize,
 }
 
+/// What `replay` does besides replaying.
+#[derive(Debug, clap::Subcommand)]
+enum Subcommand {
+    /// Merge the --summary files of --shard runs into the summary of the whole (on stdout).
+    Merge(super::replay_merge::Args),
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(Subcommand::Merge(merge)) = args.command {
+        return super::replay_merge::run(merge);
+    }
     if let Some(threads) = args.threads {
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -145,6 +158,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .map(|p| p.display().to_string())
             .collect(),
         shard: args.shard.map(|s| s.to_string()),
+        merged: Vec::new(),
         elapsed_seconds: stats.elapsed.as_secs_f64(),
     };
     if let Some(path) = &args.summary {

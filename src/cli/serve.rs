@@ -1,7 +1,7 @@
 //! `triage serve`: the gRPC service, the admin port and the milter.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,6 +99,16 @@ pub struct Args {
     /// The intake mailbox address(es) whose recipient routing mode replaces (comma-separated).
     #[arg(long, env = "TRIAGE_MILTER_INTAKE", value_delimiter = ',')]
     pub(super) milter_intake: Vec<String>,
+    /// A candidate ruleset directory that also classifies every call, off the caller's path,
+    /// to count where it disagrees with the live one (watched like --rules). Default: none.
+    #[arg(long, env = "TRIAGE_SHADOW_RULES")]
+    pub(super) shadow_rules: Option<PathBuf>,
+    /// JSONL file of the shadow's disagreements (ids, queues, confidences, rule ids; no text).
+    #[arg(long, env = "TRIAGE_SHADOW_LOG")]
+    pub(super) shadow_log: Option<PathBuf>,
+    /// Size at which the shadow log is rotated to FILE.1 (replacing the previous one).
+    #[arg(long, env = "TRIAGE_SHADOW_LOG_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub(super) shadow_log_max_bytes: u64,
 }
 
 pub fn run(mut args: Args, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
@@ -186,8 +196,27 @@ fn validate(args: &Args) -> anyhow::Result<()> {
             anyhow::bail!("milter_intake: `{addr}` is not an email address");
         }
     }
+    if args.shadow_log.is_some() && args.shadow_rules.is_none() {
+        anyhow::bail!("shadow_log is set but shadow_rules is not: the log holds the shadow's disagreements");
+    }
+    if let Some(log) = &args.shadow_log {
+        let dir = log
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !dir.is_dir() {
+            anyhow::bail!("shadow_log: the folder {} does not exist", dir.display());
+        }
+        if log.is_dir() {
+            anyhow::bail!("shadow_log: {} is a folder; name a file", log.display());
+        }
+    }
+    if args.shadow_log_max_bytes < 4096 {
+        anyhow::bail!("shadow_log_max_bytes must be at least 4096");
+    }
     for (name, path) in [
         ("rules", &args.rules),
+        ("shadow_rules", &args.shadow_rules),
         ("auth_token_file", &args.auth_token_file),
         ("tls_cert", &args.tls_cert),
         ("tls_key", &args.tls_key),
@@ -219,6 +248,17 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         default.is_dir().then_some(default)
     });
     let rules = Arc::new(Rules::load(dir.clone()).context("loading the ruleset")?);
+    let shadow = match &args.shadow_rules {
+        Some(dir) => {
+            let rules = Rules::load(Some(dir.clone())).context("loading the shadow ruleset")?;
+            Some(server::shadow::Settings {
+                log: args.shadow_log.clone(),
+                log_max_bytes: args.shadow_log_max_bytes,
+                ..server::shadow::Settings::new(Arc::new(rules))
+            })
+        }
+        None => None,
+    };
     let tokens = match &args.auth_token_file {
         Some(file) => Some(Arc::new(Tokens::load(file)?)),
         None => None,
@@ -272,6 +312,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             max_connections: args.admin_max_connections,
             ..connections
         },
+        shadow: shadow.clone(),
         ..Config::default()
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -312,6 +353,16 @@ async fn serve(args: Args) -> anyhow::Result<()> {
         "triage serving"
     );
     drop(loaded);
+    if let Some(shadow) = &shadow {
+        let loaded = shadow.rules.current();
+        let rs = loaded.engine.ruleset();
+        info!(
+            rules = %rs.source.display(),
+            version = %rs.version,
+            log = ?shadow.log,
+            "shadow ruleset: every call is also classified by it, off the caller's path"
+        );
+    }
     let listeners = server::Listeners {
         grpc: listener,
         admin,

@@ -8,10 +8,12 @@
 //! - [`outcome`]: one record's result: the output line and what evaluation needs.
 //! - [`eval`]: accuracy, per-queue scores, confusion, calibration, rule mass-check, ruleset diff.
 //! - [`report`]: the self-contained HTML report with inline SVG charts.
+//! - [`merge`]: the summaries of `--shard` runs into the summary of the whole.
 //!
 //! Nothing is lost: every input record yields exactly one [`Outcome`], a verdict or an error.
 
 pub mod eval;
+pub mod merge;
 pub mod outcome;
 pub mod report;
 pub mod run;

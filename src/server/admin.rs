@@ -24,9 +24,8 @@ use serde_json::json;
 use tokio_stream::StreamExt;
 
 use super::auth::Tokens;
-use super::classifier::{CallPermit, Classifier, Failed};
+use super::classifier::{self, CallPermit, Classifier, Failed};
 use crate::cancel::Cancel;
-use crate::engine::Engine;
 use crate::intake::{Input, IntakeError, intake_with};
 use crate::mail::Limits;
 use crate::message::{Message, Ticket};
@@ -52,6 +51,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/readyz", get(readyz))
         .route("/v1/classify", post(classify))
         .merge(super::playground::routes())
+        .route("/shadow", get(super::shadow::http::summary))
         .with_state(state)
 }
 
@@ -196,7 +196,7 @@ impl Call {
     pub(super) async fn run<T: Send + 'static>(
         self,
         state: &AdminState,
-        work: impl FnOnce(&[u8], &Engine, &Limits, &Cancel) -> Result<T, (StatusCode, String)> + Send + 'static,
+        work: impl FnOnce(&[u8], &classifier::Call<'_>) -> Result<T, (StatusCode, String)> + Send + 'static,
     ) -> Result<Result<T, Failed>, Response> {
         let patience = state.classifier.request_timeout();
         let Call {
@@ -205,9 +205,9 @@ impl Call {
             started,
         } = self;
         let size = body.len();
-        let work = state.classifier.run(size, permit, move |engine, limits, cancel| {
-            work(&body, engine, limits, cancel)
-        });
+        let work = state
+            .classifier
+            .run(size, permit, "http", move |call| work(&body, call));
         match tokio::time::timeout_at((started + patience).into(), work).await {
             Ok(Ok(Ok(done))) => Ok(Ok(done)),
             Ok(Ok(Err((status, message)))) => Err(error(status, message)),
@@ -227,10 +227,10 @@ async fn classify(State(state): State<AdminState>, headers: HeaderMap, body: Bod
     };
     let (size, started) = (call.size(), call.started());
     let outcome = call
-        .run(&state, |body, engine, limits, cancel| {
-            let (id, message) = message_of(body, limits, cancel)?;
-            engine
-                .classify_with(&id, &message, cancel)
+        .run(&state, |body, work| {
+            let (id, message) = message_of(body, work.limits(), work.cancel())?;
+            // (Through the call, so that a shadow ruleset gets the message too.)
+            work.classify(&id, message)
                 .map_err(|e| (StatusCode::GATEWAY_TIMEOUT, e.to_string()))
         })
         .await;

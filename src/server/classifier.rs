@@ -1,16 +1,20 @@
 //! What every interface of the server shares to classify: the serving ruleset, the limits and
-//! one concurrency limit. gRPC and the webhook both take a permit here before any CPU work, and
-//! both run large inputs off the async reactor.
+//! one concurrency limit. gRPC, the webhook and the milter take a permit here before any CPU
+//! work, run large inputs off the async reactor, and classify through [`Call::classify`]: the
+//! one place where a call's message meets the engine, and where a shadow ruleset gets it too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use super::shadow::Shadow;
 use super::state::Rules;
-use crate::cancel::Cancel;
+use crate::cancel::{Cancel, Cancelled};
 use crate::engine::Engine;
 use crate::mail::Limits;
+use crate::message::Message;
+use crate::verdict::Verdict;
 
 /// Inputs above this size are decoded and classified on the blocking pool, so a large email
 /// never stalls the async workers that serve everyone else.
@@ -59,6 +63,46 @@ pub struct Classifier {
     /// The longest a call may take; also the longest a stream may wait for its next request
     /// or for its client to read a response.
     request_timeout: Duration,
+    /// The candidate ruleset every classified message is also handed to, when one is set.
+    shadow: Option<Arc<Shadow>>,
+}
+
+/// What a call's work gets: the limits, its cancel flag, and the one way to classify.
+pub struct Call<'a> {
+    engine: &'a Engine,
+    limits: &'a Limits,
+    cancel: &'a Cancel,
+    shadow: Option<&'a Shadow>,
+    interface: &'static str,
+}
+
+impl Call<'_> {
+    /// The message limits.
+    pub fn limits(&self) -> &Limits {
+        self.limits
+    }
+
+    /// The serving engine, for work that is not a classification (an explanation): only
+    /// [`Call::classify`] hands the message to a shadow ruleset.
+    pub fn engine(&self) -> &Engine {
+        self.engine
+    }
+
+    /// Set when nobody waits for the result any more: check it between stages.
+    pub fn cancel(&self) -> &Cancel {
+        self.cancel
+    }
+
+    /// Classifies `message` with the serving ruleset, stopping soon after the call is
+    /// cancelled. With a shadow ruleset, the message (already built: it is not read twice) is
+    /// then handed to the shadow's queue without waiting, or dropped when that queue is full.
+    pub fn classify(&self, id: &str, message: Message) -> Result<Verdict, Cancelled> {
+        let verdict = self.engine.classify_with(id, &message, self.cancel)?;
+        if let Some(shadow) = self.shadow {
+            shadow.offer(id, self.interface, message, &verdict);
+        }
+        Ok(verdict)
+    }
 }
 
 impl Classifier {
@@ -70,7 +114,19 @@ impl Classifier {
             limits,
             permits: Arc::new(Semaphore::new(max_concurrency.max(1))),
             request_timeout: Duration::from_secs(30),
+            shadow: None,
         }
+    }
+
+    /// The same, also handing every classified message to `shadow`.
+    pub fn with_shadow(mut self, shadow: Arc<Shadow>) -> Classifier {
+        self.shadow = Some(shadow);
+        self
+    }
+
+    /// The shadow ruleset, when one is set.
+    pub fn shadow(&self) -> Option<&Arc<Shadow>> {
+        self.shadow.as_ref()
     }
 
     /// The same, with calls (and each wait of a stream) bounded by `timeout`.
@@ -108,6 +164,7 @@ impl Classifier {
 
     /// Runs `work` with the engine serving now: inline when the input is at most
     /// [`INLINE_BYTES`] (cheaper than a thread hop), on the blocking pool otherwise.
+    /// `interface` names the caller in the shadow's log (`Classify`, `http`, `milter`, ...).
     ///
     /// When the returned future is dropped before the work ends (the client cancelled, the
     /// deadline passed), the [`Cancel`] handed to the work is set: the work checks it between
@@ -117,19 +174,33 @@ impl Classifier {
         &self,
         size: usize,
         permit: CallPermit,
-        work: impl FnOnce(&Engine, &Limits, &Cancel) -> T + Send + 'static,
+        interface: &'static str,
+        work: impl FnOnce(&Call<'_>) -> T + Send + 'static,
     ) -> Result<T, Failed> {
         let loaded = self.rules.current();
         let limits = self.limits;
+        let shadow = self.shadow.clone();
         let running = Running::enter();
         if size <= INLINE_BYTES {
-            return Ok(work(&loaded.engine, &limits, &Cancel::never()));
+            return Ok(work(&Call {
+                engine: &loaded.engine,
+                limits: &limits,
+                cancel: &Cancel::never(),
+                shadow: shadow.as_deref(),
+                interface,
+            }));
         }
         let (cancel, guard) = Cancel::on_drop();
         let result = tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let _running = running;
-            let result = work(&loaded.engine, &limits, &cancel);
+            let result = work(&Call {
+                engine: &loaded.engine,
+                limits: &limits,
+                cancel: &cancel,
+                shadow: shadow.as_deref(),
+                interface,
+            });
             if cancel.is_cancelled() {
                 metrics::counter!("triage_classifications_cancelled_total").increment(1);
             }

@@ -51,14 +51,14 @@ async fn classify(
     classifier: &Classifier,
     permit: &CallPermit,
     req: pb::ClassifyRequest,
+    rpc: &'static str,
 ) -> Result<Verdict, RequestError> {
     let size = convert::request_size(&req);
     classifier
-        .run(size, permit.clone(), move |engine, limits, cancel| {
+        .run(size, permit.clone(), rpc, move |call| {
             let id = req.id.clone();
-            let message = convert::to_message_with(req, limits, cancel)?;
-            engine
-                .classify_with(&id, &message, cancel)
+            let message = convert::to_message_with(req, call.limits(), call.cancel())?;
+            call.classify(&id, message)
                 .map_err(|c| RequestError::Intake(c.into()))
         })
         .await
@@ -144,7 +144,7 @@ impl pb::triage_server::Triage for TriageService {
         super::metrics::request_bytes(convert::request_size(&req));
         let span = debug_span!("classify", id = %req.id, queue = field::Empty, confidence = field::Empty, rules = field::Empty, duration_us = field::Empty);
         async move {
-            match classify(&self.classifier, &permit, req).await {
+            match classify(&self.classifier, &permit, req, "Classify").await {
                 Ok(verdict) => {
                     record(&verdict, started, "Classify");
                     Ok(Response::new(convert::to_response(verdict)))
@@ -210,8 +210,9 @@ impl pb::triage_server::Triage for TriageService {
                 // Each message is bounded like a call: by the request timeout (an error response
                 // for it, and the stream goes on), by the client's deadline, and by the client
                 // staying (a client gone drops the work, which stops it).
-                let work = tokio::time::timeout(patience, classify(&classifier, &permit, req))
-                    .instrument(span.clone());
+                let work =
+                    tokio::time::timeout(patience, classify(&classifier, &permit, req, "ClassifyStream"))
+                        .instrument(span.clone());
                 let outcome = tokio::select! {
                     outcome = work => outcome,
                     _ = tx.closed() => break,

@@ -7,6 +7,7 @@
 //! - [`grpc`]: the `triage.v1.Triage` service. [`admin`]: metrics, probes, webhook.
 //!   [`playground`]: the admin port's page for trying messages and reading the ruleset.
 //! - [`milter`]: the milter protocol for mail gateways (Postfix, Sendmail).
+//! - [`shadow`]: a candidate ruleset classifying every call off the caller's path (`GET /shadow`).
 //! - [`state`]: the serving ruleset. [`reload`]: directory watch and SIGHUP.
 //! - [`auth`]: bearer tokens. [`metrics`]: Prometheus names.
 //! - [`conn`]: the accept loop of both ports (connection cap, handshake and idle deadlines).
@@ -26,6 +27,7 @@ pub mod milter;
 pub mod pb;
 pub mod playground;
 pub mod reload;
+pub mod shadow;
 pub mod state;
 pub mod tls;
 
@@ -72,6 +74,8 @@ pub struct Config {
     /// Connection limits of the admin port: its own cap, so a flood on the gRPC port never
     /// takes the probes down.
     pub admin_connections: ConnLimits,
+    /// A shadow ruleset that also classifies every call, off the caller's path; `None`: none.
+    pub shadow: Option<shadow::Settings>,
 }
 
 impl Default for Config {
@@ -90,6 +94,7 @@ impl Default for Config {
                 max_connections: 64,
                 ..ConnLimits::default()
             },
+            shadow: None,
         }
     }
 }
@@ -132,6 +137,9 @@ pub enum ServeError {
     /// A signal handler could not be installed.
     #[error("installing a signal handler: {0}")]
     Signal(std::io::Error),
+    /// The shadow ruleset's worker thread could not be started.
+    #[error("starting the shadow ruleset's worker: {0}")]
+    Shadow(std::io::Error),
 }
 
 /// The sockets one process serves on.
@@ -201,6 +209,17 @@ pub async fn serve_on(
 
     let classifier = classifier::Classifier::new(rules.clone(), config.limits, config.max_concurrency)
         .with_request_timeout(config.request_timeout);
+    // The shadow ruleset reloads as the live one does: its directory is watched, and SIGHUP.
+    let (classifier, _shadow_watch) = match config.shadow.clone() {
+        Some(settings) => {
+            let shadow_rules = settings.rules.clone();
+            let shadow = shadow::Shadow::start(settings, rules.clone()).map_err(ServeError::Shadow)?;
+            let watch = reload::watch_as(shadow_rules.clone(), reload::Role::Shadow)?;
+            reload::reload_on_sighup_as(shadow_rules, reload::Role::Shadow).map_err(ServeError::Signal)?;
+            (classifier.with_shadow(Arc::new(shadow)), watch)
+        }
+        None => (classifier, None),
+    };
     let service = grpc::TriageService::new(classifier.clone());
     // Oversized requests get a clear status from the handler up to this slack; beyond it
     // tonic refuses them while decoding (OUT_OF_RANGE), still without dropping the connection.

@@ -23,39 +23,77 @@ pub struct Watch {
     _debouncer: Debouncer<notify::RecommendedWatcher, RecommendedCache>,
 }
 
+/// Which ruleset a reload is for: the live one decides; a shadow one is only compared (see
+/// [`super::shadow`]). They are logged and counted apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The serving ruleset (`triage_ruleset_reloads_total`, `triage_ruleset_info`).
+    Live,
+    /// The shadow ruleset (`triage_shadow_reloads_total`; `triage_shadow_info` follows).
+    Shadow,
+}
+
+impl Role {
+    /// How log lines name it.
+    fn noun(self) -> &'static str {
+        match self {
+            Role::Live => "ruleset",
+            Role::Shadow => "shadow ruleset",
+        }
+    }
+
+    fn count(self, ok: bool) {
+        match self {
+            Role::Live => super::metrics::reload(ok),
+            Role::Shadow => {
+                let result = if ok { "success" } else { "failure" };
+                metrics::counter!("triage_shadow_reloads_total", "result" => result).increment(1);
+            }
+        }
+    }
+}
+
 /// Reloads now, off the async workers. A ruleset that fails to load is refused with the
 /// problems logged (`file:line:column`), and the last good one keeps serving.
 pub async fn reload(rules: Arc<Rules>, why: &'static str) {
+    reload_as(rules, why, Role::Live).await;
+}
+
+/// [`reload`] for the live or the shadow ruleset.
+pub async fn reload_as(rules: Arc<Rules>, why: &'static str, role: Role) {
     let before = rules.current().engine.ruleset().version.clone();
     let outcome = tokio::task::spawn_blocking(move || rules.reload()).await;
+    let what = role.noun();
     match outcome {
         Ok(Ok(version)) if version == before => {
-            debug!(why, %version, "rules unchanged");
+            debug!(why, %version, "{what} unchanged");
         }
         Ok(Ok(version)) => {
-            super::metrics::reload(true);
-            super::metrics::ruleset(&version);
-            info!(why, %version, previous = %before, "ruleset reloaded");
+            role.count(true);
+            if role == Role::Live {
+                super::metrics::ruleset(&version);
+            }
+            info!(why, %version, previous = %before, "{what} reloaded");
         }
         Ok(Err(super::state::ReloadError::Load(crate::rules::LoadError::Invalid(problems)))) => {
-            super::metrics::reload(false);
+            role.count(false);
             error!(
                 why,
                 serving = %before,
-                "ruleset reload refused, the last good ruleset keeps serving: {} problem(s)",
+                "{what} reload refused, the last good {what} keeps serving: {} problem(s)",
                 problems.len()
             );
             // One event per problem: each is one line (see rules::Problem).
             for problem in &problems {
-                error!(%problem, "ruleset problem");
+                error!(%problem, "{what} problem");
             }
         }
         Ok(Err(e)) => {
-            super::metrics::reload(false);
+            role.count(false);
             let e = crate::text::printable(&e.to_string()).into_owned();
-            error!(why, serving = %before, "ruleset reload refused, the last good ruleset keeps serving: {e}");
+            error!(why, serving = %before, "{what} reload refused, the last good {what} keeps serving: {e}");
         }
-        Err(e) => error!(why, "ruleset reload panicked: {e}"),
+        Err(e) => error!(why, "{what} reload panicked: {e}"),
     }
 }
 
@@ -104,26 +142,36 @@ async fn next_change(rx: &mut mpsc::UnboundedReceiver<()>) -> bool {
 
 /// Watches the rules directory and reloads after changes settle.
 pub fn watch(rules: Arc<Rules>) -> Result<Option<Watch>, notify::Error> {
+    watch_as(rules, Role::Live)
+}
+
+/// [`watch`] for the live or the shadow ruleset.
+pub fn watch_as(rules: Arc<Rules>, role: Role) -> Result<Option<Watch>, notify::Error> {
     let Some(dir) = rules.dir().cloned() else {
         return Ok(None);
     };
     let (watch, mut rx) = watch_dirs(&[dir])?;
     tokio::spawn(async move {
         while next_change(&mut rx).await {
-            reload(rules.clone(), "files changed").await;
+            reload_as(rules.clone(), "files changed", role).await;
         }
     });
     Ok(Some(watch))
 }
 
 /// Reloads on every SIGHUP, for as long as the process runs.
-#[cfg(unix)]
 pub fn reload_on_sighup(rules: Arc<Rules>) -> std::io::Result<()> {
+    reload_on_sighup_as(rules, Role::Live)
+}
+
+/// [`reload_on_sighup`] for the live or the shadow ruleset.
+#[cfg(unix)]
+pub fn reload_on_sighup_as(rules: Arc<Rules>, role: Role) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            reload(rules.clone(), "SIGHUP").await;
+            reload_as(rules.clone(), "SIGHUP", role).await;
         }
     });
     Ok(())
@@ -131,7 +179,7 @@ pub fn reload_on_sighup(rules: Arc<Rules>) -> std::io::Result<()> {
 
 /// SIGHUP does not exist here; reload by file changes only.
 #[cfg(not(unix))]
-pub fn reload_on_sighup(_rules: Arc<Rules>) -> std::io::Result<()> {
+pub fn reload_on_sighup_as(_rules: Arc<Rules>, _role: Role) -> std::io::Result<()> {
     Ok(())
 }
 

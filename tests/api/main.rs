@@ -12,6 +12,7 @@ mod milter;
 mod overload;
 mod playground;
 mod reload;
+mod shadow;
 mod shutdown;
 mod stream;
 mod tls;

@@ -636,13 +636,14 @@ async fn the_milter_follows_reloads_and_counts_in_the_metrics() {
 
 // ---------------------------------------------------------------- raw protocol
 
-/// A minimal MTA side of the protocol, for what miltertest cannot send.
-struct Mta {
+/// A minimal MTA side of the protocol, for what miltertest cannot send (and for other tests
+/// that send a message through the milter).
+pub(crate) struct Mta {
     stream: TcpStream,
 }
 
 impl Mta {
-    async fn connect(server: &TestServer) -> Mta {
+    pub(crate) async fn connect(server: &TestServer) -> Mta {
         let Some(Address::Inet(addr)) = server.milter else {
             panic!("an inet milter")
         };
@@ -669,7 +670,7 @@ impl Mta {
     }
 
     /// Negotiates as Postfix 3 does (version 6, every action and step offered).
-    async fn negotiate(&mut self) -> Vec<u8> {
+    pub(crate) async fn negotiate(&mut self) -> Vec<u8> {
         self.negotiate_offering(0x1ff).await
     }
 
@@ -685,7 +686,7 @@ impl Mta {
     }
 
     /// Sends one message (headers as `(name, value)`), returns the end-of-message replies.
-    async fn message(&mut self, headers: &[(&str, &str)], body: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    pub(crate) async fn message(&mut self, headers: &[(&str, &str)], body: &[u8]) -> Vec<(u8, Vec<u8>)> {
         self.message_to(&[], headers, body).await
     }
 
@@ -768,7 +769,7 @@ impl Mta {
 }
 
 /// The value of the added header `name` among end-of-message replies.
-fn added(replies: &[(u8, Vec<u8>)], name: &str) -> Option<String> {
+pub(crate) fn added(replies: &[(u8, Vec<u8>)], name: &str) -> Option<String> {
     replies.iter().find_map(|(cmd, data)| {
         let mut parts = data.split(|&b| b == 0);
         (*cmd == b'h' && parts.next()? == name.as_bytes())

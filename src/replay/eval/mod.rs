@@ -7,8 +7,10 @@
 
 use std::collections::BTreeMap;
 
+mod merge;
 mod summary;
 
+pub use merge::MergeError;
 pub use summary::{
     AutoRouted, Comparison, LanguageScore, QueueScore, ReliabilityBin, RuleScore, Summary, Transition,
 };
@@ -203,6 +205,7 @@ impl Evaluation {
                 against: t.against,
                 fired: t.fired,
                 labelled: t.labelled,
+                correct: t.correct,
                 precision: ratio(t.correct, t.labelled),
             })
             .collect();
@@ -223,6 +226,7 @@ impl Evaluation {
                 compared: c.compared,
                 changed: c.changed,
                 transitions,
+                correct: c.correct,
                 accuracy: ratio(c.correct, self.labelled),
                 fixed: c.fixed,
                 broken: c.broken,
@@ -241,11 +245,13 @@ impl Evaluation {
             classified: self.classified,
             errors: self.errors,
             labelled: self.labelled,
+            correct: self.correct,
             accuracy: ratio(self.correct, self.labelled),
             ece,
             changed: compare.as_ref().map(|c| c.changed),
             macro_f1: (!f1s.is_empty()).then(|| f1s.iter().sum::<f64>() / f1s.len() as f64),
             queues,
+            ruleset_queues: self.queues.clone(),
             unknown_labels,
             per_queue,
             confusion: self.confusion.clone(),
@@ -268,6 +274,7 @@ impl Evaluation {
                 count: self.auto,
                 share: ratio(self.auto, self.classified),
                 labelled: self.auto_labelled,
+                correct: self.auto_correct,
                 precision: ratio(self.auto_correct, self.auto_labelled),
             },
             rules,

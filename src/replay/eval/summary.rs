@@ -1,11 +1,16 @@
 //! The figures of a replay: the `--summary` JSON and the report's data.
+//!
+//! Beside every ratio stand the counts it was computed from (`correct` next to `accuracy`,
+//! `confidence_millionths` next to a bin's mean confidence, ...), so that summaries of parts of
+//! a replay (`--shard`) can be merged into exactly the summary of the whole (see
+//! [`super::Evaluation::from_summary`]).
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Everything a replay measured: the `--summary` JSON and the report's data.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {
     /// Records read.
     pub total: u64,
@@ -15,6 +20,8 @@ pub struct Summary {
     pub errors: u64,
     /// Classified records that carry a label.
     pub labelled: u64,
+    /// Of them, routed to their label.
+    pub correct: u64,
     /// Share of labelled records routed to their label, in [0, 1].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub accuracy: Option<f64>,
@@ -29,6 +36,8 @@ pub struct Summary {
     pub macro_f1: Option<f64>,
     /// Queues in ruleset order, then any other label seen.
     pub queues: Vec<String>,
+    /// The ruleset's queues alone, in its order.
+    pub ruleset_queues: Vec<String>,
     /// Labels that are not queues of the ruleset (a typo, or a corpus with its own labels):
     /// records carrying them can never be right.
     pub unknown_labels: Vec<String>,
@@ -53,7 +62,7 @@ pub struct Summary {
 }
 
 /// One queue's scores.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct QueueScore {
     /// Correct / labelled records routed here.
     pub precision: Option<f64>,
@@ -70,7 +79,7 @@ pub struct QueueScore {
 }
 
 /// Accuracy within one language.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct LanguageScore {
     /// Classified records in the language.
     pub total: u64,
@@ -86,7 +95,7 @@ pub struct LanguageScore {
 pub type ReliabilityBin = crate::calibrate::Bin;
 
 /// The share routed without review and how often that was right.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct AutoRouted {
     /// Records with `needs_review` false.
     pub count: u64,
@@ -94,12 +103,14 @@ pub struct AutoRouted {
     pub share: Option<f64>,
     /// Of them, labelled.
     pub labelled: u64,
+    /// Of those, right.
+    pub correct: u64,
     /// Of those, right: auto-routing's precision.
     pub precision: Option<f64>,
 }
 
 /// The rule author's mass-check for one rule.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RuleScore {
     /// The rule.
     pub rule: String,
@@ -111,12 +122,14 @@ pub struct RuleScore {
     pub fired: u64,
     /// Of them, labelled.
     pub labelled: u64,
+    /// Of those, labelled with the rule's queue.
+    pub correct: u64,
     /// Share of its labelled hits whose label is the rule's queue.
     pub precision: Option<f64>,
 }
 
 /// What `--compare-rules` would change.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Comparison {
     /// The compared ruleset's version.
     pub ruleset_version: String,
@@ -126,6 +139,8 @@ pub struct Comparison {
     pub changed: u64,
     /// Changes by from → to queue, most frequent first.
     pub transitions: Vec<Transition>,
+    /// Labelled records the compared ruleset routes to their label.
+    pub correct: u64,
     /// Accuracy under the compared ruleset (labelled records).
     pub accuracy: Option<f64>,
     /// Changes from a wrong queue to the label.
@@ -139,7 +154,7 @@ pub struct Comparison {
 }
 
 /// One row of the transition table.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Transition {
     /// The queue under `--rules`.
     pub from: String,

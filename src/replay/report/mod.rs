@@ -10,12 +10,12 @@ pub mod svg;
 
 use std::fmt::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::eval::Summary;
 
 /// What the report says about the run itself.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Context {
     /// The ruleset (or server ruleset) that decided.
     pub ruleset_version: String,
@@ -25,7 +25,11 @@ pub struct Context {
     pub inputs: Vec<String>,
     /// `I/N` with `--shard`.
     pub shard: Option<String>,
-    /// Wall time of the replay.
+    /// For a summary made by `triage replay merge`: the parts merged (`I/N` for a shard,
+    /// `all` for a whole run).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub merged: Vec<String>,
+    /// Wall time of the replay (of a merge: the longest part's, as they ran side by side).
     pub elapsed_seconds: f64,
 }
 
@@ -126,10 +130,15 @@ pub fn render(s: &Summary, context: &Context) -> String {
                 " compared with <code>{}</code>",
                 esc(v)
             )),
-        context
-            .shard
-            .as_ref()
-            .map_or(String::new(), |sh| format!(" · shard {}", esc(sh))),
+        match (&context.shard, context.merged.as_slice()) {
+            (Some(sh), _) => format!(" · shard {}", esc(sh)),
+            (None, []) => String::new(),
+            (None, parts) => format!(
+                " · merged from {} parts ({})",
+                parts.len(),
+                esc(&parts.join(", "))
+            ),
+        },
         context.elapsed_seconds
     );
     cards(&mut page, s);

@@ -23,7 +23,7 @@ use tracing::{debug, info, warn};
 use super::collect::Collected;
 use super::edits::{self, Edit, Outcome, Reason, Route};
 use crate::intake::{Input, intake};
-use crate::server::classifier::Classifier;
+use crate::server::classifier::{Call, Classifier};
 use crate::server::metrics;
 
 /// The milter protocol version triage speaks (Postfix ≥ 2.6, Sendmail ≥ 8.14).
@@ -51,13 +51,13 @@ impl Shared {
         let work = self.classifier.run(
             raw.len(),
             permit,
-            // The milter's own timeout answers the MTA; the classification then finishes on its
-            // own bounded stages (cancellation is wired for gRPC and the webhook).
-            move |engine: &crate::engine::Engine,
-                  limits: &crate::mail::Limits,
-                  _cancel: &crate::cancel::Cancel| {
+            "milter",
+            // The milter's own timeout answers the MTA; the intake then finishes on its own
+            // bounded stages, and the engine stops at its next stage (nobody waits any more).
+            move |call: &Call<'_>| {
                 std::panic::catch_unwind(AssertUnwindSafe(|| {
-                    intake(Input::Raw(&raw), None, limits).map(|message| engine.classify(&id, &message))
+                    intake(Input::Raw(&raw), None, call.limits())
+                        .and_then(|message| Ok(call.classify(&id, message)?))
                 }))
             },
         );

@@ -116,10 +116,11 @@ async fn explain(State(state): State<AdminState>, headers: HeaderMap, body: Body
         Err(response) => return response,
     };
     let outcome = call
-        .run(&state, |body, engine, limits, cancel| {
-            let (id, message) = admin::message_of(body, limits, cancel)?;
+        .run(&state, |body, work| {
+            let (id, message) = admin::message_of(body, work.limits(), work.cancel())?;
+            let engine = work.engine();
             let detailed = engine
-                .detailed_with(&id, &message, cancel)
+                .detailed_with(&id, &message, work.cancel())
                 .map_err(|e| (StatusCode::GATEWAY_TIMEOUT, e.to_string()))?;
             Ok(Explanation::new(engine, &message, &detailed))
         })
