@@ -126,7 +126,10 @@ fn a_shadow_that_routes_differently_counts_and_logs_the_disagreement() {
         report["disagreements"][0],
         serde_json::json!({"from": "billing", "to": "general", "count": 2})
     );
-    assert_eq!(report["log"]["written"], 2);
+    // The log is written after the comparison is counted: wait for it too.
+    wait_until("both disagreements are written", || {
+        shadow.report()["log"]["written"] == 2
+    });
     let text = std::fs::read_to_string(&log).unwrap();
     let ids: Vec<String> = text
         .lines()
