@@ -306,7 +306,7 @@ fn shadow_settings_layer_like_the_other_serve_settings() {
     let config = dir.path().join("triage.toml");
     std::fs::write(
         &config,
-        "shadow_rules = \"candidate\"\nshadow_log = \"shadow.jsonl\"\n",
+        "shadow_rules = \"candidate\"\nshadow_log = \"shadow.jsonl\"\nshadow_cpu = 0.2\n",
     )
     .unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_triage"))
@@ -324,6 +324,10 @@ fn shadow_settings_layer_like_the_other_serve_settings() {
     assert_eq!(c["shadow_log"], dir.path().join("shadow.jsonl").to_str().unwrap());
     assert_eq!(c["shadow_log_max_bytes"], 1_000_000);
     assert_eq!(c["sources"]["shadow_log_max_bytes"], "environment");
+    assert_eq!(
+        (c["shadow_cpu"].as_f64(), c["sources"]["shadow_cpu"].as_str()),
+        (Some(0.2), Some("file"))
+    );
 
     let out = triage(
         &["serve", "--shadow-log", "shadow.jsonl", "--admin-listen", "off"],

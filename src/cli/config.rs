@@ -43,6 +43,7 @@ struct File {
     shadow_rules: Option<PathBuf>,
     shadow_log: Option<PathBuf>,
     shadow_log_max_bytes: Option<u64>,
+    shadow_cpu: Option<f64>,
 }
 
 /// Where each setting's value came from.
@@ -114,6 +115,7 @@ pub fn layer(args: &mut Args, matches: &ArgMatches) -> anyhow::Result<Sources> {
     layer!(shadow_rules, path(file.shadow_rules).map(Some));
     layer!(shadow_log, path(file.shadow_log).map(Some));
     layer!(shadow_log_max_bytes, file.shadow_log_max_bytes);
+    layer!(shadow_cpu, file.shadow_cpu);
     Ok(sources)
 }
 

@@ -109,6 +109,10 @@ pub struct Args {
     /// Size at which the shadow log is rotated to FILE.1 (replacing the previous one).
     #[arg(long, env = "TRIAGE_SHADOW_LOG_MAX_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub(super) shadow_log_max_bytes: u64,
+    /// The share of one core the shadow may use (0.05: 5%); what it has no time for is
+    /// dropped and counted, never left to slow the live path.
+    #[arg(long, env = "TRIAGE_SHADOW_CPU", default_value_t = server::shadow::DEFAULT_CPU_SHARE)]
+    pub(super) shadow_cpu: f64,
 }
 
 pub fn run(mut args: Args, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
@@ -214,6 +218,9 @@ fn validate(args: &Args) -> anyhow::Result<()> {
     if args.shadow_log_max_bytes < 4096 {
         anyhow::bail!("shadow_log_max_bytes must be at least 4096");
     }
+    if !(args.shadow_cpu > 0.0 && args.shadow_cpu <= 1.0) {
+        anyhow::bail!("shadow_cpu is a share of one core: more than 0, at most 1 (e.g. 0.05)");
+    }
     for (name, path) in [
         ("rules", &args.rules),
         ("shadow_rules", &args.shadow_rules),
@@ -254,6 +261,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             Some(server::shadow::Settings {
                 log: args.shadow_log.clone(),
                 log_max_bytes: args.shadow_log_max_bytes,
+                cpu_share: args.shadow_cpu,
                 ..server::shadow::Settings::new(Arc::new(rules))
             })
         }

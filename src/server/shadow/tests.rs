@@ -57,6 +57,7 @@ fn stuck(capacity: usize, max_bytes: usize) -> (Shadow, mpsc::Receiver<Item>) {
         summary: Mutex::new(Summary::new(version.clone(), version)),
         log: None,
         logged: AtomicU64::new(0),
+        cpu_share: DEFAULT_CPU_SHARE,
     });
     let (tx, rx) = mpsc::sync_channel(capacity);
     (Shadow { tx, shared }, rx)
