@@ -6,7 +6,7 @@
 pub mod fold;
 pub mod lang;
 
-pub use fold::{Folded, boundary_after, boundary_before, fold, fold_into, fold_term};
+pub use fold::{Folded, boundary_after, fold, fold_into, fold_term};
 
 /// `text` with its control characters (newlines included) escaped as `\n`, `\u{1b}`…, for
 /// text from files or requests that goes into diagnostics and log lines: a file name with a
