@@ -44,6 +44,9 @@ pub struct TermHit {
     pub term: u32,
     /// The field it was found in.
     pub field: Field,
+    /// How many times the term occurs in this field (and header line): 1 as scanned; the
+    /// engine sets the count when it keeps one hit per term, field and header.
+    pub occurrences: u16,
     /// For [`Field::Headers`], the index of the header line; otherwise 0.
     pub header: u32,
     /// Original byte range in the field's text.
@@ -424,6 +427,7 @@ fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: us
     TermHit {
         term,
         field,
+        occurrences: 1,
         header,
         start: (base + start) as u32,
         end: (base + end) as u32,

@@ -15,7 +15,9 @@
 //!   the weakest required term for `all` and `at_least`;
 //! - *breadth*: `1 + 0.25` for each further distinct `any` term found (at most two), because
 //!   a message that says "invoice", "VAT" and "billing address" is more clearly about billing
-//!   than one that says "invoice" once.
+//!   than one that says "invoice" once;
+//! - and, for a rule with `frequency = "log"`, `1 + ln n` for the `n` occurrences of its terms
+//!   (see [`Frequency::Log`]).
 
 pub mod explain;
 pub mod explanation;
@@ -32,7 +34,9 @@ use crate::intake::{Input, intake};
 use crate::mail::Limits;
 use crate::message::Message;
 use crate::rules::condition::{Evidence, Outcome};
-use crate::rules::{Condition, CueKind, Expectation, Field, FieldSet, Negated, RuleSet, Scope, Term};
+use crate::rules::{
+    Condition, CueKind, Expectation, Field, FieldSet, Frequency, Negated, RuleSet, Scope, Term,
+};
 use crate::text::lang;
 use crate::verdict::{Hit, Rank, Verdict};
 
@@ -478,7 +482,25 @@ impl Engine {
         };
         // Best context first within each (term, field, header), then the earliest.
         hits.sort_unstable_by_key(|h| (h.term, h.field, h.header, std::cmp::Reverse(context(h)), h.start));
-        hits.dedup_by_key(|h| (h.term, h.field, h.header));
+        // Keep the first of each run, counting the occurrences outside negated scopes (for
+        // `frequency = "log"` rules).
+        let mut kept = 0;
+        for i in 0..hits.len() {
+            let h = hits[i];
+            if kept > 0 && {
+                let k = &hits[kept - 1];
+                (k.term, k.field, k.header) == (h.term, h.field, h.header)
+            } {
+                if context(&h) != Context::Negated {
+                    let k = &mut hits[kept - 1];
+                    k.occurrences = k.occurrences.saturating_add(1);
+                }
+            } else {
+                hits[kept] = h;
+                kept += 1;
+            }
+        }
+        hits.truncate(kept);
         hits.iter().map(context).collect()
     }
 
@@ -527,17 +549,36 @@ impl Engine {
             let Some((factor, decisive)) = self.unit_factor(u as usize, &found) else {
                 continue;
             };
+            let factor = match self.ruleset.rules.get(u as usize).map(|r| r.frequency) {
+                Some(Frequency::Log) => factor * sublinear(self.occurrences(u as usize, &found)),
+                _ => factor,
+            };
             fired_units[u as usize / 64] |= 1 << (u % 64);
             match (u as usize).checked_sub(n_rules) {
-                None => fired.push(Fired {
-                    rule: u as usize,
-                    score: self.ruleset.rules[u as usize].weight * factor,
-                    decisive: hits[decisive as usize],
-                }),
+                None => {
+                    let rule = &self.ruleset.rules[u as usize];
+                    fired.push(Fired {
+                        rule: u as usize,
+                        score: rule.weight * factor,
+                        decisive: hits[decisive as usize],
+                    })
+                }
                 Some(s) => signals.push(s),
             }
         }
         (fired, signals)
+    }
+
+    /// How many times the terms that make unit `u` fire occur in the fields it reads, outside
+    /// negated scopes.
+    fn occurrences(&self, u: usize, found: &Found<'_>) -> u32 {
+        let conditions = self.ruleset.rules[u].conditions.iter();
+        conditions
+            .zip(&self.units[u].conditions)
+            .filter(|(c, _)| c.triggers())
+            .flat_map(|(_, (terms, _))| terms)
+            .map(|&t| found.occurrences(t))
+            .sum()
     }
 
     /// The unit's factor (the weakest of its conditions' evidence) and its decisive hit, or
@@ -659,6 +700,39 @@ impl Evidence for Found<'_> {
     fn fired(&self, unit: u32) -> bool {
         self.fired[unit as usize / 64] & (1 << (unit % 64)) != 0
     }
+}
+
+impl Found<'_> {
+    /// How many times term `t` occurs in the fields the unit reads, outside negated scopes.
+    fn occurrences(&self, t: u32) -> u32 {
+        if self.present[t as usize / 64] & (1 << (t % 64)) == 0 {
+            return 0;
+        }
+        let from = self.hits.partition_point(|h| h.term < t);
+        self.hits[from..]
+            .iter()
+            .zip(&self.contexts[from..])
+            .take_while(|(h, _)| h.term == t)
+            .filter(|(h, context)| {
+                let header = (h.field == Field::Headers)
+                    .then(|| {
+                        self.prepared
+                            .header_names
+                            .get(h.header as usize)
+                            .map(String::as_str)
+                    })
+                    .flatten();
+                **context != Context::Negated && self.fields.reads(h.field, header)
+            })
+            .map(|(h, _)| u32::from(h.occurrences))
+            .sum()
+    }
+}
+
+/// The factor of `n` occurrences under sublinear term frequency: `1 + ln n` (see
+/// [`Frequency::Log`]); 1 for none, so that a rule fired by counter-evidence alone keeps it.
+fn sublinear(n: u32) -> f64 {
+    1.0 + f64::from(n.max(1)).ln()
 }
 
 /// Unit indexes ordered so that every unit comes after the units it refers to (the loader has

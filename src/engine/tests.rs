@@ -229,3 +229,60 @@ fn the_language_sample_is_the_first_bytes_of_the_pieces_and_stops_at_a_cut() {
     sample.push(&long);
     assert_eq!(sample.text.len(), crate::text::lang::SAMPLE_BYTES);
 }
+
+/// An engine of one queue besides the fallback, with one rule counting `frequency`.
+fn counting(frequency: &str) -> Engine {
+    let rules = format!(
+        "[ruleset]\nname = \"f\"\nfallback = \"general\"\n\
+         [[queue]]\nid = \"general\"\nthreshold = 0.5\n[[queue]]\nid = \"hardware\"\nthreshold = 0.5\n\
+         [[rule]]\nid = \"printer\"\nqueue = \"hardware\"\nany = [\"printer\", \"toner\"]\nfrequency = \"{frequency}\"\n\
+         [[cue]]\nid = \"neg\"\nkind = \"negation\"\nterms = [\"this is not about\"]\n"
+    );
+    let rs = RuleSet::from_sources(Path::new("t"), vec![("r.toml".into(), rules.into_bytes())]).unwrap();
+    Engine::new(rs).unwrap()
+}
+
+fn hardware_score(engine: &Engine, body: &str) -> f64 {
+    let t = Ticket {
+        body: body.into(),
+        ..Ticket::default()
+    };
+    let v = engine.classify("x", &Message::from_ticket(&t));
+    v.ranking
+        .iter()
+        .find(|r| r.queue == "hardware")
+        .map_or(0.0, |r| r.score)
+}
+
+#[test]
+fn a_rule_counting_frequency_grows_with_the_log_of_its_occurrences() {
+    let log = counting("log");
+    let once = hardware_score(&log, "The printer is broken.");
+    let three = hardware_score(
+        &log,
+        "The printer is broken. The printer says error. Printer offline.",
+    );
+    assert!((once - 1.0).abs() < 1e-9, "{once}");
+    // 1 + ln 3: every occurrence counts, sublinearly.
+    assert!((three - (1.0 + 3f64.ln())).abs() < 0.01, "{three}");
+    // Occurrences of any of the rule's terms add up (with the breadth bonus of a second term).
+    let mixed = hardware_score(&log, "printer printer toner");
+    assert!((mixed - (1.0 + 3f64.ln()) * 1.25).abs() < 0.01, "{mixed}");
+}
+
+#[test]
+fn a_rule_counting_once_ignores_repetition() {
+    let once = counting("once");
+    assert_eq!(
+        hardware_score(&once, "printer"),
+        hardware_score(&once, "printer printer printer printer")
+    );
+}
+
+#[test]
+fn a_negated_occurrence_is_not_counted() {
+    let log = counting("log");
+    let plain = hardware_score(&log, "The printer is broken.");
+    let with_negated = hardware_score(&log, "The printer is broken. This is not about the printer.");
+    assert!((with_negated - plain).abs() < 1e-9, "{with_negated} vs {plain}");
+}

@@ -13,8 +13,8 @@ use super::condition::{
 };
 use super::spec::{ConditionSpecs, CueSpec, FileSpec, RuleSpec, SignalSpec, TermListSpec};
 use super::{
-    Calibration, Cue, CueKind, Example, Expectation, FieldSet, Location, Move, Negated, Queue, Rule, RuleSet,
-    Scope, Signal, Term, limits,
+    Calibration, Cue, CueKind, Example, Expectation, FieldSet, Frequency, Location, Move, Negated, Queue,
+    Rule, RuleSet, Scope, Signal, Term, limits,
 };
 use crate::message::Ticket;
 
@@ -213,6 +213,9 @@ struct Builder {
     examples: Vec<(super::spec::ExampleSpec, Location)>,
     calibration: Option<Calibration>,
     texts: HashMap<String, String>,
+    /// Byte offset of each line's start, per file: locating a span is a binary search, not a
+    /// count from the start (a learned rule file has tens of thousands of rules).
+    line_starts: HashMap<String, Vec<usize>>,
     /// Where each `requires`/`unless` reference is written, checked once every id is known.
     reference_sites: Vec<(String, Location)>,
     /// Bytes of keywords (folded) and of compiled regexes so far, against the ruleset limits.
@@ -230,7 +233,17 @@ impl Builder {
 
     fn at(&self, file: &str, span: Range<usize>) -> Location {
         let text = self.texts.get(file).map(String::as_str).unwrap_or("");
-        locate(file, text, span.start)
+        let offset = text.floor_char_boundary(span.start.min(text.len()));
+        let Some(starts) = self.line_starts.get(file) else {
+            return locate(file, text, offset);
+        };
+        let line = starts.partition_point(|&s| s <= offset).max(1);
+        let start = starts[line - 1];
+        Location {
+            file: file.to_string(),
+            line,
+            column: text[start..offset].chars().count() + 1,
+        }
     }
 
     fn file(&mut self, name: &str, bytes: &[u8]) {
@@ -243,6 +256,10 @@ impl Builder {
                 return;
             }
         };
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        self.line_starts.insert(name.to_string(), starts);
         self.texts.insert(name.to_string(), text.clone());
         let spec: FileSpec = match toml::from_str(&text) {
             Ok(spec) => spec,
@@ -493,6 +510,21 @@ impl Builder {
                 }
             },
         };
+        let frequency = match &spec.frequency {
+            None => Frequency::Once,
+            Some(n) => match n.get_ref().as_str() {
+                "once" => Frequency::Once,
+                "log" => Frequency::Log,
+                other => {
+                    let at = self.at(file, n.span());
+                    self.problem(
+                        Some(at),
+                        format!("frequency = `{other}`: expected `once` or `log`"),
+                    );
+                    Frequency::Once
+                }
+            },
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -504,6 +536,7 @@ impl Builder {
             languages,
             conditions,
             negated,
+            frequency,
             location,
         })
     }
@@ -968,6 +1001,20 @@ mod tests {
         );
         assert!(
             p.iter().any(|m| m.starts_with("r.toml:9:") && m.contains("a*b")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn frequency_is_once_by_default_log_on_request_and_anything_else_a_located_problem() {
+        let rule = |extra: &str| format!("[[rule]]\nid = \"r\"\nqueue = \"a\"\nany = [\"x\"]\n{extra}");
+        let once = load(&[("q.toml", QUEUES), ("r.toml", &rule(""))]).unwrap();
+        assert_eq!(once.rules[0].frequency, Frequency::Once);
+        let log = load(&[("q.toml", QUEUES), ("r.toml", &rule("frequency = \"log\"\n"))]).unwrap();
+        assert_eq!(log.rules[0].frequency, Frequency::Log);
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", &rule("frequency = \"often\"\n"))]);
+        assert!(
+            p[0].starts_with("r.toml:5:") && p[0].contains("expected `once` or `log`"),
             "{p:?}"
         );
     }

@@ -79,6 +79,8 @@ pub struct Rule {
     pub conditions: Vec<Condition>,
     /// What a term found only in a negated or settled scope means for this rule.
     pub negated: Negated,
+    /// Whether the evidence grows with the number of times its terms occur.
+    pub frequency: Frequency,
     /// Where the rule is written.
     pub location: Location,
 }
@@ -91,6 +93,21 @@ impl Rule {
             .find(|c| c.key() == key)
             .map_or(&[], Condition::terms)
     }
+}
+
+/// How a rule counts its terms' occurrences (`frequency = ...` in a rule file).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Frequency {
+    /// Found or not: a term said five times is the evidence of a term said once (the default).
+    #[default]
+    Once,
+    /// Sublinear term frequency: the evidence is multiplied by `1 + ln n` for `n` occurrences
+    /// of the rule's terms in the fields it reads (1 for one occurrence, 2.1 for three, 3.3
+    /// for ten). The damping is the "sublinear tf scaling" of Manning, Raghavan and Schütze,
+    /// *Introduction to Information Retrieval* (2008), §6.4.1, and scikit-learn's
+    /// `sublinear_tf`: a ticket that names the printer six times is more about the printer
+    /// than one that names it once, but not six times more.
+    Log,
 }
 
 /// What a term found only in a negated or settled scope ("this is not a cancellation", "the

@@ -67,6 +67,7 @@ pub(crate) struct RuleSpec {
     #[serde(default)]
     pub unless: Vec<Spanned<String>>,
     pub negated: Option<Spanned<String>>,
+    pub frequency: Option<Spanned<String>>,
 }
 
 /// The condition keys shared by rules and signals, borrowed from either.
