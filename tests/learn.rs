@@ -290,7 +290,7 @@ fn the_example_rulesets_pass_check_rules() {
             .join(name);
         let ruleset = RuleSet::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(
-            ruleset.rules.len() <= 5000,
+            ruleset.rules.len() <= Options::default().max_rules.unwrap(),
             "{name}: {} rules",
             ruleset.rules.len()
         );
@@ -307,38 +307,57 @@ fn the_example_rulesets_pass_check_rules() {
     }
 }
 
-/// The it-service ruleset on the held-out test split, when the public corpus is present. The
-/// issue's goal is 0.85; the committed ruleset measured 0.834, and this guards against
-/// regressions below that.
-#[test]
-fn the_it_service_ruleset_reaches_its_accuracy_goal_on_the_test_split() {
+/// A learned example ruleset's accuracy on its held-out test split (`triage replay`), or
+/// `None` when the public corpus is absent.
+fn test_accuracy(name: &str, corpus: &str, text: &str, label: &str) -> Option<f64> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let test = root.join("../shared/corpus/public/tickets/it-service/test.csv");
+    let test = root
+        .join("../shared/corpus/public/tickets")
+        .join(corpus)
+        .join("test.csv");
     if !test.exists() {
         eprintln!("skipped: {} is absent", test.display());
-        return;
+        return None;
     }
     let summary = tempfile::NamedTempFile::new().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_triage"))
         .args([
             "replay",
             "--csv-text",
-            "Document",
+            text,
             "--csv-label",
-            "Topic_group",
+            label,
             "--output",
             "/dev/null",
         ])
         .arg("--input")
         .arg(&test)
         .arg("--rules")
-        .arg(root.join("examples/rulesets/it-service"))
+        .arg(root.join("examples/rulesets").join(name))
         .arg("--summary")
         .arg(summary.path())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(summary.path()).unwrap()).unwrap();
-    let accuracy = summary["accuracy"].as_f64().unwrap();
-    assert!(accuracy >= 0.83, "accuracy {accuracy}");
+    Some(summary["accuracy"].as_f64().unwrap())
+}
+
+/// The learned it-service ruleset on the test split, when the public corpus is present. The
+/// TF-IDF + logistic regression reference is 0.871 (`../shared/corpus/public/README.md`); the
+/// committed ruleset measured 0.8708, and this guards against falling back from there.
+#[test]
+fn the_it_service_ruleset_stays_level_with_tf_idf_on_the_test_split() {
+    if let Some(accuracy) = test_accuracy("it-service", "it-service", "Document", "Topic_group") {
+        assert!(accuracy >= 0.868, "accuracy {accuracy}");
+    }
+}
+
+/// The learned banking77 ruleset matches the TF-IDF + logistic regression reference on the
+/// test split (0.891), when the public corpus is present.
+#[test]
+fn the_banking77_ruleset_matches_tf_idf_on_the_test_split() {
+    if let Some(accuracy) = test_accuracy("banking77", "banking77", "text", "category") {
+        assert!(accuracy >= 0.891, "accuracy {accuracy}");
+    }
 }

@@ -25,24 +25,22 @@ pub struct Args {
     /// Cross-validation folds.
     #[arg(long, default_value_t = Options::default().folds)]
     folds: usize,
-    /// Least number of a queue's records a new term must occur in.
+    /// Least number of records a new term must occur in.
     #[arg(long, default_value_t = Options::default().min_support)]
     min_support: u32,
     /// Least share of a term's records that must carry the queue's label.
     #[arg(long, default_value_t = Options::default().min_precision)]
     min_precision: f64,
-    /// Most candidate terms per queue (and language).
-    #[arg(long, default_value_t = Options::default().max_terms_per_queue)]
+    /// Most candidate terms per queue (and language); 0 for no limit.
+    #[arg(long, default_value_t = Options::default().max_terms_per_queue.unwrap_or(0))]
     max_terms_per_queue: usize,
-    /// L1 penalty of the fit: higher keeps fewer rules.
-    #[arg(long, default_value_t = Options::default().l1)]
-    l1: f64,
-    /// Passes over the records when fitting.
-    #[arg(long, default_value_t = Options::default().epochs, hide = true)]
-    epochs: usize,
-    /// Initial learning rate of the fit.
-    #[arg(long, default_value_t = Options::default().rate, hide = true)]
-    rate: f64,
+    /// L2 penalty of the fit, in records (1/C in scikit-learn's terms): higher keeps weights
+    /// smaller.
+    #[arg(long, default_value_t = Options::default().l2)]
+    l2: f64,
+    /// Most L-BFGS iterations of one fit.
+    #[arg(long, default_value_t = Options::default().iterations, hide = true)]
+    iterations: u64,
     /// Smallest weight worth a rule.
     #[arg(long, default_value_t = Options::default().min_weight)]
     min_weight: f64,
@@ -58,6 +56,9 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !(0.0..=1.0).contains(&args.min_precision) {
         bail!("--min-precision must be within [0, 1]");
+    }
+    if !(args.l2.is_finite() && args.l2 > 0.0) {
+        bail!("--l2 must be a positive number");
     }
     let started = Instant::now();
     let base = match &args.rules {
@@ -76,10 +77,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         folds: args.folds,
         min_support: args.min_support,
         min_precision: args.min_precision,
-        max_terms_per_queue: args.max_terms_per_queue,
-        l1: args.l1,
-        epochs: args.epochs,
-        rate: args.rate,
+        max_terms_per_queue: (args.max_terms_per_queue > 0).then_some(args.max_terms_per_queue),
+        l2: args.l2,
+        iterations: args.iterations,
         max_rules: (args.max_rules > 0).then_some(args.max_rules),
         min_weight: args.min_weight,
     };
@@ -93,12 +93,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "Suggestions by `triage learn`: review, prune, then merge.".to_string(),
         format!("Inputs: {}.", inputs(&args.inputs.input)),
         format!(
-            "Options: --folds {} --min-support {} --min-precision {} --max-terms-per-queue {} --l1 {} --max-rules {} --min-weight {}.",
+            "Options: --folds {} --min-support {} --min-precision {} --max-terms-per-queue {} --l2 {} --max-rules {} --min-weight {}.",
             options.folds,
             options.min_support,
             options.min_precision,
-            options.max_terms_per_queue,
-            options.l1,
+            options.max_terms_per_queue.unwrap_or(0),
+            options.l2,
             options.max_rules.unwrap_or(0),
             options.min_weight
         ),

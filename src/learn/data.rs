@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::features::Row;
-use super::model::{self, Layout, Model, Training};
+use super::model::{self, Layout, Model, Prior, Training};
 use super::terms::Candidate;
 use crate::rules::RuleSet;
 
@@ -99,13 +99,16 @@ impl Data<'_> {
             &self.labels,
             train,
             &self.training,
-            None,
-            &anchors,
+            Prior {
+                anchors: &anchors,
+                ..Prior::default()
+            },
         );
-        m.rescale(&factor);
+        m.center();
         if let Some(budget) = self.max_rules {
-            // Keep the strongest links of the new terms, then fit those alone: a lightly
-            // penalised fit chooses better than a heavy penalty that must also shrink.
+            // Keep the strongest links of the new terms and fit those alone, from where they
+            // are: the others are the weakest evidence, and the kept ones take up their share.
+            // (Cutting in two steps, twice the budget first, measured no better.)
             let rules = self.base.map_or(0, |b| b.rules.len());
             let first_term = layout.first_index(rules);
             let mut strength: Vec<(f64, usize)> = m.weights[first_term..]
@@ -115,24 +118,33 @@ impl Data<'_> {
                 .map(|(i, w)| (w.abs(), first_term + i))
                 .collect();
             if strength.len() > budget {
-                strength.sort_by(|a, b| b.0.total_cmp(&a.0));
+                strength.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                 let mut keep = vec![true; m.weights.len()];
                 keep[first_term..].fill(false);
                 for &(_, i) in &strength[..budget] {
                     keep[i] = true;
                 }
+                let start: Vec<f64> = m
+                    .weights
+                    .iter()
+                    .zip(&keep)
+                    .map(|(&w, &k)| if k { w } else { 0.0 })
+                    .collect();
                 m = model::fit(
                     layout,
                     &rows,
                     &self.labels,
                     train,
                     &self.training,
-                    Some(&keep),
-                    &anchors,
+                    Prior {
+                        anchors: &anchors,
+                        keep: Some(&keep),
+                        start: Some(start),
+                    },
                 );
-                m.rescale(&factor);
             }
         }
+        m.rescale(&factor);
         m.written(self.scale, self.min_weight)
     }
 

@@ -1,6 +1,7 @@
 //! Feature values exactly as the engine computes evidence.
 //!
-//! A rule's evidence is `weight × field factor × breadth` (see [`crate::engine`]). Running every
+//! A rule's evidence is `weight × field factor × breadth` (× `1 + ln n` for `n` occurrences
+//! with `frequency = "log"`, see [`crate::engine`]). Running every
 //! rule at weight 1 over a message therefore yields the value each weight multiplies: the
 //! features of a linear model whose coefficients are rule weights. Using the engine itself for
 //! this, instead of re-implementing matching, keeps field factors, quoted-history splitting,
@@ -15,7 +16,9 @@ use super::LearnError;
 use crate::engine::Engine;
 use crate::message::Message;
 use crate::rules::condition::any::Any;
-use crate::rules::{Calibration, Condition, FieldSet, Location, Negated, Queue, Rule, RuleSet, Term};
+use crate::rules::{
+    Calibration, Condition, FieldSet, Frequency, Location, Negated, Queue, Rule, RuleSet, Term,
+};
 
 /// One document's features: `(feature, value)`, sorted by feature.
 pub(crate) type Row = Vec<(u32, f32)>;
@@ -78,7 +81,8 @@ pub(crate) fn extract(
         .collect())
 }
 
-/// A rule with one word or phrase, reading the text fields: the shape of every learned rule.
+/// A rule with one word or phrase, reading the text fields and counting its occurrences
+/// (`frequency = "log"`): the shape of every learned rule.
 pub(crate) fn term_rule(
     id: String,
     queue: usize,
@@ -95,6 +99,7 @@ pub(crate) fn term_rule(
         languages: language.iter().cloned().collect(),
         conditions: vec![Condition::Any(Any { terms: vec![parsed] })],
         negated: Negated::Ignore,
+        frequency: Frequency::Log,
         location: Location {
             file: "learn".into(),
             line: 0,
@@ -104,10 +109,12 @@ pub(crate) fn term_rule(
 }
 
 /// The rules of `ruleset` shaped like a [`term_rule`], by `(languages, word)`: a candidate
-/// term with the same key has the same feature values as those rules.
+/// term with the same key has the same feature values as those rules (up to its counting).
 pub(crate) fn term_rules(ruleset: &RuleSet) -> HashMap<(Vec<String>, String), Vec<usize>> {
     let mut out: HashMap<(Vec<String>, String), Vec<usize>> = HashMap::new();
     for (i, r) in ruleset.rules.iter().enumerate() {
+        // Whether it counts occurrences or not, it is the same evidence for a reader: a second
+        // rule with the same word would only split the weight.
         let shaped = r.conditions.len() == 1 && r.fields == FieldSet::text();
         if let (true, [Term::Word(word)]) = (shaped, r.terms("any")) {
             out.entry((r.languages.clone(), word.clone()))

@@ -13,8 +13,6 @@ use crate::calibrate::{self, Sample};
 use crate::message::Message;
 use crate::rules::RuleSet;
 
-/// Seeds the fit's shuffling: the same input gives the same suggestions.
-const SEED: u64 = 7;
 /// Most words an example message is made of.
 const EXAMPLE_WORDS: usize = 4;
 
@@ -51,7 +49,7 @@ pub(super) fn run(corpus: &Corpus, base: Option<&RuleSet>, options: &Options) ->
     let criteria = Criteria {
         min_support: options.min_support,
         min_precision: options.min_precision,
-        max_per_queue: options.max_terms_per_queue,
+        max_per_queue: options.max_terms_per_queue.unwrap_or(usize::MAX),
     };
     let selections: Vec<Vec<Candidate>> = (0..=k)
         .into_par_iter()
@@ -86,10 +84,8 @@ pub(super) fn run(corpus: &Corpus, base: Option<&RuleSet>, options: &Options) ->
         features: rules + keys.len(),
         rows,
         training: Training {
-            l1: options.l1,
-            epochs: options.epochs,
-            rate: options.rate,
-            seed: SEED,
+            l2: options.l2,
+            iterations: options.iterations,
         },
         scale: base.map_or(1.0, |b| b.calibration.temperature),
         min_weight: options.min_weight,

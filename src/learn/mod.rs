@@ -38,18 +38,16 @@ use crate::rules::RuleSet;
 pub struct Options {
     /// Folds of the cross-validation (at least 2).
     pub folds: usize,
-    /// Least number of a queue's records a new term must occur in.
+    /// Least number of records a new term must occur in.
     pub min_support: u32,
     /// Least share of a term's records that must belong to the queue it is proposed for.
     pub min_precision: f64,
-    /// Most candidate terms per queue (and language).
-    pub max_terms_per_queue: usize,
-    /// L1 penalty per record: higher keeps fewer rules.
-    pub l1: f64,
-    /// Passes over the data when fitting.
-    pub epochs: usize,
-    /// Initial learning rate of the fit.
-    pub rate: f64,
+    /// Most candidate terms per queue (and language); `None` for no limit.
+    pub max_terms_per_queue: Option<usize>,
+    /// L2 penalty, in records (`1/C` in scikit-learn's terms): higher keeps weights smaller.
+    pub l2: f64,
+    /// Most L-BFGS iterations of one fit.
+    pub iterations: u64,
     /// Smallest weight worth writing; smaller ones are dropped.
     pub min_weight: f64,
     /// Most new rules: the strongest are kept and fitted again without the others.
@@ -60,14 +58,13 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             folds: 5,
-            min_support: 3,
-            min_precision: 0.3,
-            max_terms_per_queue: 2000,
-            l1: 3e-6,
-            epochs: 12,
-            rate: 0.5,
+            min_support: 2,
+            min_precision: 0.0,
+            max_terms_per_queue: None,
+            l2: 0.03,
+            iterations: 300,
             min_weight: 0.05,
-            max_rules: Some(5000),
+            max_rules: Some(50_000),
         }
     }
 }

@@ -6,15 +6,21 @@
 //! weights on the engine's own scale. An existing rule links its feature to its own queue
 //! only; a candidate term links to every queue (evidence for some, against others).
 //!
-//! Fitting is stochastic gradient descent with the cumulative L1 penalty of Tsuruoka, Tsujii
-//! and Ananiadou (2009): the penalty drives useless links to exactly zero, so the rules that
-//! remain are few enough to review, and it is applied lazily, so a step costs only the
-//! document's own links.
+//! The fit minimises the summed log-loss plus an L2 penalty `l2/2 · Σ w²` (scikit-learn's
+//! `LogisticRegression` with `C = 1/l2`, the reference the README compares with) to
+//! convergence, by L-BFGS (Nocedal and Wright, *Numerical Optimization*, 2006, §7.2; the
+//! `argmin` crate's solver with a Moré–Thuente line search). Because softmax does not change
+//! when one number is added to every queue's score, a term's links can all be moved by the
+//! same amount without changing a single verdict: [`Model::center`] moves each to its median,
+//! so the links that carry nothing become zero and drop out of the rule file.
+
+use argmin::core::{CostFunction, Executor, Gradient, State};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
+use rayon::prelude::*;
 
 use super::features::Row;
 
-/// Learning-rate decay per pass over the data (exponential, as in Tsuruoka et al.).
-const DECAY: f64 = 0.85;
 /// How many records' worth of evidence a person's weight counts for (see [`fit`]).
 const ANCHOR_RECORDS: f64 = 20.0;
 
@@ -88,33 +94,35 @@ pub(crate) struct Model {
 /// How to fit.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Training {
-    /// L1 penalty per document (the objective is mean log-loss + `l1 × Σ|w|`).
-    pub l1: f64,
-    /// Passes over the training documents.
-    pub epochs: usize,
-    /// Initial learning rate.
-    pub rate: f64,
-    /// Seeds the shuffling, so a fit is reproducible.
-    pub seed: u64,
+    /// L2 penalty, in records: the objective is the summed log-loss plus `l2/2 · Σ w²`.
+    pub l2: f64,
+    /// Most L-BFGS iterations.
+    pub iterations: u64,
 }
 
 impl Model {
     /// Adds each queue's score for `row` to `scores`.
     pub fn score(&self, row: &Row, scores: &mut [f64]) {
+        score(&self.layout, &self.weights, row, scores);
+    }
+
+    /// Moves the links of every term linked to all queues by the same amount, to their median:
+    /// no verdict and no confidence changes (softmax is shift-invariant), and the links that
+    /// carry nothing for a queue become (nearly) zero.
+    pub fn center(&mut self) {
         let l = &self.layout;
-        for &(f, x) in row {
-            let offset = l.offset[f as usize];
-            if offset == u32::MAX {
+        let mut sorted = Vec::with_capacity(l.queues);
+        for (f, &o) in l.offset.iter().enumerate() {
+            if o == u32::MAX || l.queue[f].is_some() {
                 continue;
             }
-            let (x, o) = (x as f64, offset as usize);
-            match l.queue[f as usize] {
-                Some(q) => scores[q as usize] += self.weights[o] * x,
-                None => {
-                    for (s, w) in scores.iter_mut().zip(&self.weights[o..o + l.queues]) {
-                        *s += w * x;
-                    }
-                }
+            let links = &mut self.weights[o as usize..o as usize + l.queues];
+            sorted.clear();
+            sorted.extend_from_slice(links);
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted[sorted.len() / 2];
+            for w in links {
+                *w -= median;
             }
         }
     }
@@ -170,114 +178,222 @@ pub(crate) fn choose(scores: &[f64], fallback: usize) -> usize {
     }
 }
 
-/// Fits a model on the documents `train` (`labels[d]` is document `d`'s queue). With `keep`,
-/// only the weights it marks may become non-zero.
-///
-/// `anchors` are `(weight, value)` pairs for weights a person chose (the rules of an existing
-/// ruleset): they start at that value, escape the L1 penalty, and are pulled back towards it
-/// as if by [`ANCHOR_RECORDS`] records, so little history moves them little.
+/// Adds each queue's score for `row` under `weights` to `scores`.
+fn score(l: &Layout, weights: &[f64], row: &Row, scores: &mut [f64]) {
+    for &(f, x) in row {
+        let offset = l.offset[f as usize];
+        if offset == u32::MAX {
+            continue;
+        }
+        let (x, o) = (x as f64, offset as usize);
+        match l.queue[f as usize] {
+            Some(q) => scores[q as usize] += weights[o] * x,
+            None => {
+                for (s, w) in scores.iter_mut().zip(&weights[o..o + l.queues]) {
+                    *s += w * x;
+                }
+            }
+        }
+    }
+}
+
+/// Where a fit starts and what it may change.
+#[derive(Debug, Default)]
+pub(crate) struct Prior<'a> {
+    /// `(weight, value)` pairs for weights a person chose (the rules of an existing ruleset):
+    /// they start at that value and are penalised for moving away from it as if by
+    /// [`ANCHOR_RECORDS`] records, instead of being pulled towards zero, so little history
+    /// moves them little.
+    pub anchors: &'a [(usize, f64)],
+    /// Only the weights it marks may change (the others keep their start).
+    pub keep: Option<&'a [bool]>,
+    /// The weights to start from (zero when `None`).
+    pub start: Option<Vec<f64>>,
+}
+
+/// Fits a model on the documents `train` (`labels[d]` is document `d`'s queue).
 pub(crate) fn fit(
     layout: Layout,
     rows: &[Row],
     labels: &[usize],
     train: &[usize],
     t: &Training,
-    keep: Option<&[bool]>,
-    anchors: &[(usize, f64)],
+    prior: Prior<'_>,
 ) -> Model {
-    let queues = layout.queues;
-    let mut model = Model {
-        weights: vec![0.0; layout.len],
-        layout,
-    };
-    if train.is_empty() {
-        return model;
-    }
-    let mut anchored = vec![false; model.weights.len()];
+    let Prior { anchors, keep, start } = prior;
+    let mut weights = start.unwrap_or_else(|| vec![0.0; layout.len]);
+    let mut target = vec![0.0; layout.len];
+    let mut strength = vec![t.l2; layout.len];
     for &(i, w0) in anchors {
-        model.weights[i] = w0;
-        anchored[i] = true;
+        weights[i] = w0;
+        target[i] = w0;
+        strength[i] = t.l2.max(ANCHOR_RECORDS);
     }
-    let pull = ANCHOR_RECORDS / train.len() as f64;
-    // Penalty applied to each weight so far (`q`), and what it could have been (`u`).
-    let mut applied = vec![0.0; model.weights.len()];
-    let mut total = 0.0;
-    let mut order = train.to_vec();
-    let mut rng = t.seed ^ 0x9e37_79b9_7f4a_7c15;
-    let mut p = vec![0.0; queues];
-    let n = order.len() as f64;
-    for epoch in 0..t.epochs {
-        shuffle(&mut order, &mut rng);
-        for (i, &d) in order.iter().enumerate() {
-            let rate = t.rate * DECAY.powf(epoch as f64 + i as f64 / n);
-            total += rate * t.l1;
-            p.fill(0.0);
-            model.score(&rows[d], &mut p);
-            softmax_in_place(&mut p);
-            p[labels[d]] -= 1.0;
-            let l = &model.layout;
-            for &(f, x) in &rows[d] {
-                let offset = l.offset[f as usize];
-                if offset == u32::MAX {
-                    continue;
-                }
-                let (x, o) = (x as f64, offset as usize);
-                let mut step = |i: usize, g: f64| {
-                    if keep.is_some_and(|k| !k[i]) {
-                        return;
-                    }
-                    let w = &mut model.weights[i];
-                    *w -= rate * g * x;
-                    if anchored[i] {
-                        return;
-                    }
-                    let before = *w;
-                    if *w > 0.0 {
-                        *w = (*w - (total + applied[i])).max(0.0);
-                    } else if *w < 0.0 {
-                        *w = (*w + (total - applied[i])).min(0.0);
-                    }
-                    applied[i] += *w - before;
+    if train.is_empty() || layout.len == 0 {
+        return Model { layout, weights };
+    }
+    let objective = Objective {
+        layout: &layout,
+        rows,
+        labels,
+        train,
+        keep,
+        target,
+        strength,
+    };
+    let solver = LBFGS::new(MoreThuenteLineSearch::new(), MEMORY)
+        .with_tolerance_grad(TOLERANCE_GRAD)
+        .and_then(|s| s.with_tolerance_cost(TOLERANCE_COST));
+    let solved = solver.and_then(|solver| {
+        Executor::new(objective, solver)
+            .configure(|state| state.param(weights.clone()).max_iters(t.iterations))
+            .run()
+    });
+    match solved {
+        Ok(result) => {
+            let state = result.state();
+            tracing::debug!(
+                iterations = state.get_iter(),
+                cost = state.get_best_cost(),
+                reason = ?state.get_termination_reason(),
+                "learn: fitted"
+            );
+            if let Some(best) = state.get_best_param() {
+                weights.clone_from(best);
+            }
+        }
+        // The objective never fails; a line search that cannot progress keeps the start.
+        Err(e) => tracing::warn!(error = %e, "learn: the fit stopped early"),
+    }
+    Model { layout, weights }
+}
+
+/// L-BFGS memory: the curvature pairs kept (5 to 20 is usual; Nocedal and Wright §7.2).
+const MEMORY: usize = 10;
+/// Stop when the gradient's norm falls below this (per-record units are summed: this is tight).
+const TOLERANCE_GRAD: f64 = 1e-4;
+/// Stop when an iteration improves the summed log-loss by less than this.
+const TOLERANCE_COST: f64 = 1e-7;
+/// Parallel chunks of the objective (at most), and the least records in one.
+const CHUNKS: usize = 8;
+const MIN_CHUNK: usize = 256;
+
+/// The summed log-loss of the training documents plus the penalty, as argmin minimises it.
+struct Objective<'a> {
+    layout: &'a Layout,
+    rows: &'a [Row],
+    labels: &'a [usize],
+    train: &'a [usize],
+    keep: Option<&'a [bool]>,
+    /// Where the penalty pulls each weight (0, or a person's weight).
+    target: Vec<f64>,
+    /// The penalty's strength per weight.
+    strength: Vec<f64>,
+}
+
+impl Objective<'_> {
+    /// The summed log-loss and, when `gradient` is given, its gradient added to it.
+    fn loss(&self, w: &[f64], with_gradient: bool) -> (f64, Vec<f64>) {
+        let queues = self.layout.queues;
+        // Few chunks, as each one's gradient is a vector as long as the model; a fixed number,
+        // so that the sums, and the fit, are the same on any machine.
+        let chunk = self.train.len().div_ceil(CHUNKS).max(MIN_CHUNK);
+        let (loss, mut g) = self
+            .train
+            .par_chunks(chunk)
+            .map(|chunk| {
+                let mut g = if with_gradient {
+                    vec![0.0; w.len()]
+                } else {
+                    Vec::new()
                 };
-                match l.queue[f as usize] {
-                    Some(q) => step(o, p[q as usize]),
-                    None => {
-                        for (q, &g) in p.iter().enumerate() {
-                            step(o + q, g);
+                let mut p = vec![0.0; queues];
+                let mut loss = 0.0;
+                for &d in chunk {
+                    p.fill(0.0);
+                    score(self.layout, w, &self.rows[d], &mut p);
+                    let max = p.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let sum: f64 = p.iter().map(|s| (s - max).exp()).sum();
+                    loss += max + sum.ln() - p[self.labels[d]];
+                    if !with_gradient {
+                        continue;
+                    }
+                    for s in p.iter_mut() {
+                        *s = (*s - max).exp() / sum;
+                    }
+                    p[self.labels[d]] -= 1.0;
+                    let l = self.layout;
+                    for &(f, x) in &self.rows[d] {
+                        let offset = l.offset[f as usize];
+                        if offset == u32::MAX {
+                            continue;
+                        }
+                        let (x, o) = (x as f64, offset as usize);
+                        match l.queue[f as usize] {
+                            Some(q) => g[o] += p[q as usize] * x,
+                            None => {
+                                for (gq, pq) in g[o..o + queues].iter_mut().zip(&p) {
+                                    *gq += pq * x;
+                                }
+                            }
                         }
                     }
                 }
-            }
-            for &(i, w0) in anchors {
-                let w = &mut model.weights[i];
-                *w -= (rate * pull).min(1.0) * (*w - w0);
+                (loss, g)
+            })
+            // Summed in chunk order, so a fit is reproducible whatever thread ran which chunk.
+            .collect::<Vec<_>>()
+            .into_iter()
+            .reduce(|(la, mut ga), (lb, gb)| {
+                for (a, b) in ga.iter_mut().zip(gb) {
+                    *a += b;
+                }
+                (la + lb, ga)
+            })
+            .unwrap_or_else(|| {
+                (
+                    0.0,
+                    if with_gradient {
+                        vec![0.0; w.len()]
+                    } else {
+                        Vec::new()
+                    },
+                )
+            });
+        let mut penalty = 0.0;
+        for i in 0..w.len() {
+            let delta = w[i] - self.target[i];
+            penalty += 0.5 * self.strength[i] * delta * delta;
+            if with_gradient {
+                g[i] += self.strength[i] * delta;
             }
         }
-    }
-    model
-}
-
-fn softmax_in_place(z: &mut [f64]) {
-    let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mut sum = 0.0;
-    for v in z.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    for v in z.iter_mut() {
-        *v /= sum;
+        if let (true, Some(keep)) = (with_gradient, self.keep) {
+            for (gi, &k) in g.iter_mut().zip(keep) {
+                if !k {
+                    *gi = 0.0;
+                }
+            }
+        }
+        (loss + penalty, g)
     }
 }
 
-/// Fisher–Yates with splitmix64: reproducible without a random-number dependency.
-fn shuffle(items: &mut [usize], state: &mut u64) {
-    for i in (1..items.len()).rev() {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        items.swap(i, (z % (i as u64 + 1)) as usize);
+impl CostFunction for Objective<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, w: &Self::Param) -> Result<f64, argmin::core::Error> {
+        Ok(self.loss(w, false).0)
+    }
+}
+
+impl Gradient for Objective<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, w: &Self::Param) -> Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.loss(w, true).1)
     }
 }
 
@@ -301,12 +417,10 @@ mod tests {
         let train: Vec<usize> = (0..200).collect();
         let layout = Layout::new(2, 2, [(0, None), (1, None)]);
         let t = Training {
-            l1: 1e-4,
-            epochs: 10,
-            rate: 0.5,
-            seed: 1,
+            l2: 1.0,
+            iterations: 100,
         };
-        let m = fit(layout, &rows, &labels, &train, &t, None, &[]);
+        let m = fit(layout, &rows, &labels, &train, &t, Prior::default());
         let w = |f, q| m.layout.index(f, q).map_or(0.0, |i| m.weights[i]);
         assert!(w(0, 1) > 1.0 && w(0, 1) > w(0, 0), "{:?}", m.weights);
         let mut s = vec![0.0; 2];

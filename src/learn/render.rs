@@ -194,6 +194,8 @@ fn rules(out: &mut String, l: &Learned, base: Option<&RuleSet>) {
             let _ = writeln!(out, "languages = [{}]", quote(language));
         }
         let _ = writeln!(out, "any = [{}]", quote(&s.term));
+        // The features were fitted with occurrences counted (see `features::term_rule`).
+        out.push_str("frequency = \"log\"\n");
     }
 }
 

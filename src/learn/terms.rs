@@ -16,8 +16,6 @@ use crate::message::Message;
 
 /// Weight of the prior, as a share of the group's term occurrences.
 const PRIOR_SHARE: f64 = 0.01;
-/// A term found in at least this share of every queue's documents is common to all queues.
-const COMMON_SHARE: f64 = 0.01;
 /// History is multilingual when its second language has at least this share of the records.
 const SECOND_LANGUAGE_SHARE: f64 = 0.1;
 /// In multilingual history, terms are counted for the languages with this share of records.
@@ -139,24 +137,18 @@ impl Vocabulary {
     /// `labels[d]` is document `d`'s queue.
     pub fn count(&self, labels: &[usize], subset: &[usize], queues: usize) -> Counts {
         let mut counts = vec![0u32; self.keys.len() * queues];
-        let mut queue_docs = vec![0u32; queues];
         for &d in subset {
-            queue_docs[labels[d]] += 1;
             for &k in &self.docs[d] {
                 counts[k as usize * queues + labels[d]] += 1;
             }
         }
-        Counts {
-            queues,
-            counts,
-            queue_docs,
-        }
+        Counts { queues, counts }
     }
 
     /// The candidates characteristic of each queue: per group and queue, at most
     /// `criteria.max_per_queue` terms, best z-score first.
     pub fn select(&self, c: &Counts, criteria: Criteria) -> Vec<Candidate> {
-        let (queues, counts, queue_docs) = (c.queues, &c.counts, &c.queue_docs);
+        let (queues, counts) = (c.queues, &c.counts);
         // Term occurrences per group and queue: the denominators of the log-odds.
         let mut mass = vec![vec![0f64; queues]; self.groups.len()];
         for (k, (g, _)) in self.keys.iter().enumerate() {
@@ -182,14 +174,10 @@ impl Vocabulary {
                     for &k in &keys {
                         let row = &counts[k * queues..(k + 1) * queues];
                         let (yq, yw) = (row[q] as f64, row.iter().sum::<u32>() as f64);
-                        if row[q] < criteria.min_support || yq / yw < criteria.min_precision {
-                            continue;
-                        }
-                        let common = queue_docs
-                            .iter()
-                            .zip(row)
-                            .all(|(&n, &y)| n > 0 && y as f64 >= COMMON_SHARE * n as f64);
-                        if common {
+                        // Support counts every record holding the term: a term frequent in
+                        // every queue still tells them apart in combination, and the fit (not
+                        // this filter) decides what it is worth.
+                        if yw < criteria.min_support as f64 || yq == 0.0 || yq / yw < criteria.min_precision {
                             continue;
                         }
                         let yr = yw - yq;
@@ -226,8 +214,6 @@ pub(crate) struct Counts {
     pub queues: usize,
     /// `counts[key * queues + queue]`.
     pub counts: Vec<u32>,
-    /// Documents per queue.
-    pub queue_docs: Vec<u32>,
 }
 
 impl Counts {
