@@ -361,3 +361,31 @@ fn the_banking77_ruleset_matches_tf_idf_on_the_test_split() {
         assert!(accuracy >= 0.891, "accuracy {accuracy}");
     }
 }
+
+/// `learn` creates the output's directory, rather than failing after the fit.
+#[test]
+fn learn_writes_into_a_directory_it_creates() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("history.csv");
+    let mut csv = String::from("text,label\n");
+    for i in 0..40 {
+        let (text, label) = if i % 2 == 0 {
+            ("my invoice is wrong", "billing")
+        } else {
+            ("the printer is broken", "hardware")
+        };
+        csv.push_str(&format!("{text} {i},{label}\n"));
+    }
+    std::fs::write(&input, csv).unwrap();
+    let output = dir.path().join("new/rules/learned.toml");
+    let out = Command::new(env!("CARGO_BIN_EXE_triage"))
+        .args(["learn", "--csv-text", "text", "--csv-label", "label", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert!(text.contains("frequency = \"log\""), "{text}");
+}

@@ -60,6 +60,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !(args.l2.is_finite() && args.l2 > 0.0) {
         bail!("--l2 must be a positive number");
     }
+    // Before minutes of fitting, not after: the file must be writable where it is asked for.
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let started = Instant::now();
     let base = match &args.rules {
         Some(dir) => Some(RuleSet::load(dir)?),
