@@ -201,7 +201,7 @@ fn score(l: &Layout, weights: &[f64], row: &Row, scores: &mut [f64]) {
 #[derive(Debug, Default)]
 pub(crate) struct Prior<'a> {
     /// `(weight, value)` pairs for weights a person chose (the rules of an existing ruleset):
-    /// they start at that value and are penalised for moving away from it as if by
+    /// they start at that value (unless `start` is given) and are penalised for moving away from it as if by
     /// [`ANCHOR_RECORDS`] records, instead of being pulled towards zero, so little history
     /// moves them little.
     pub anchors: &'a [(usize, f64)],
@@ -221,11 +221,14 @@ pub(crate) fn fit(
     prior: Prior<'_>,
 ) -> Model {
     let Prior { anchors, keep, start } = prior;
+    let fresh = start.is_none();
     let mut weights = start.unwrap_or_else(|| vec![0.0; layout.len]);
     let mut target = vec![0.0; layout.len];
     let mut strength = vec![t.l2; layout.len];
     for &(i, w0) in anchors {
-        weights[i] = w0;
+        if fresh {
+            weights[i] = w0;
+        }
         target[i] = w0;
         strength[i] = t.l2.max(ANCHOR_RECORDS);
     }
