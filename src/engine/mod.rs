@@ -659,15 +659,7 @@ impl Evidence for Found<'_> {
             .enumerate()
             .take_while(|(_, h)| h.term == t)
         {
-            let header = (h.field == Field::Headers)
-                .then(|| {
-                    self.prepared
-                        .header_names
-                        .get(h.header as usize)
-                        .map(String::as_str)
-                })
-                .flatten();
-            if !self.fields.reads(h.field, header) {
+            if !self.reads(h) {
                 continue;
             }
             let field_weight = if h.field == Field::Subject && self.reply_subject {
@@ -703,6 +695,19 @@ impl Evidence for Found<'_> {
 }
 
 impl Found<'_> {
+    /// Whether the unit reads the field (and header line) of hit `h`.
+    fn reads(&self, h: &TermHit) -> bool {
+        let header = (h.field == Field::Headers)
+            .then(|| {
+                self.prepared
+                    .header_names
+                    .get(h.header as usize)
+                    .map(String::as_str)
+            })
+            .flatten();
+        self.fields.reads(h.field, header)
+    }
+
     /// How many times term `t` occurs in the fields the unit reads, outside negated scopes.
     fn occurrences(&self, t: u32) -> u32 {
         if self.present[t as usize / 64] & (1 << (t % 64)) == 0 {
@@ -713,17 +718,7 @@ impl Found<'_> {
             .iter()
             .zip(&self.contexts[from..])
             .take_while(|(h, _)| h.term == t)
-            .filter(|(h, context)| {
-                let header = (h.field == Field::Headers)
-                    .then(|| {
-                        self.prepared
-                            .header_names
-                            .get(h.header as usize)
-                            .map(String::as_str)
-                    })
-                    .flatten();
-                **context != Context::Negated && self.fields.reads(h.field, header)
-            })
+            .filter(|(h, context)| **context != Context::Negated && self.reads(h))
             .map(|(h, _)| u32::from(h.occurrences))
             .sum()
     }

@@ -231,6 +231,34 @@ impl Builder {
         });
     }
 
+    /// The value of a key that names one of `options` (the first when the key is absent); any
+    /// other name is a problem at its location, and the first option stands in for it.
+    fn choice<T: Copy>(
+        &mut self,
+        file: &str,
+        key: &str,
+        value: &Option<Spanned<String>>,
+        options: &[(&str, T)],
+    ) -> T {
+        let Some(value) = value else {
+            return options[0].1;
+        };
+        if let Some((_, v)) = options.iter().find(|(name, _)| name == value.get_ref()) {
+            return *v;
+        }
+        let expected: Vec<String> = options.iter().map(|(name, _)| format!("`{name}`")).collect();
+        let at = self.at(file, value.span());
+        self.problem(
+            Some(at),
+            format!(
+                "{key} = `{}`: expected {}",
+                value.get_ref(),
+                expected.join(" or ")
+            ),
+        );
+        options[0].1
+    }
+
     fn at(&self, file: &str, span: Range<usize>) -> Location {
         let text = self.texts.get(file).map(String::as_str).unwrap_or("");
         let offset = text.floor_char_boundary(span.start.min(text.len()));
@@ -495,36 +523,18 @@ impl Builder {
         let fields = self.fields(file, &location, &spec.fields);
         let languages = self.languages(file, &spec.languages);
         let conditions = self.conditions(file, &id, &location, spec.conditions());
-        let negated = match &spec.negated {
-            None => Negated::Ignore,
-            Some(n) => match n.get_ref().as_str() {
-                "ignore" => Negated::Ignore,
-                "counter" => Negated::Counter,
-                other => {
-                    let at = self.at(file, n.span());
-                    self.problem(
-                        Some(at),
-                        format!("negated = `{other}`: expected `ignore` or `counter`"),
-                    );
-                    Negated::Ignore
-                }
-            },
-        };
-        let frequency = match &spec.frequency {
-            None => Frequency::Once,
-            Some(n) => match n.get_ref().as_str() {
-                "once" => Frequency::Once,
-                "log" => Frequency::Log,
-                other => {
-                    let at = self.at(file, n.span());
-                    self.problem(
-                        Some(at),
-                        format!("frequency = `{other}`: expected `once` or `log`"),
-                    );
-                    Frequency::Once
-                }
-            },
-        };
+        let negated = self.choice(
+            file,
+            "negated",
+            &spec.negated,
+            &[("ignore", Negated::Ignore), ("counter", Negated::Counter)],
+        );
+        let frequency = self.choice(
+            file,
+            "frequency",
+            &spec.frequency,
+            &[("once", Frequency::Once), ("log", Frequency::Log)],
+        );
         if self.problems.len() > before {
             return None;
         }
@@ -1015,6 +1025,12 @@ mod tests {
         let p = problems(&[("q.toml", QUEUES), ("r.toml", &rule("frequency = \"often\"\n"))]);
         assert!(
             p[0].starts_with("r.toml:5:") && p[0].contains("expected `once` or `log`"),
+            "{p:?}"
+        );
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", &rule("negated = \"maybe\"\n"))]);
+        assert!(
+            p[0].starts_with("r.toml:5:")
+                && p[0].contains("negated = `maybe`: expected `ignore` or `counter`"),
             "{p:?}"
         );
     }
