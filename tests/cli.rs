@@ -230,6 +230,10 @@ fn calibrate_measures_before_and_after_and_writes_only_when_asked() {
         assert!(!s[key].is_null(), "{key} missing: {s}");
     }
     assert_eq!(s["fold_temperatures"].as_array().unwrap().len(), 5);
+    // Every input of the confidence model is fitted and reported.
+    for input in triage::engine::score::INPUT_NAMES.iter().chain(&["intercept"]) {
+        assert!(s["model"][input].is_number(), "model.{input} missing: {s}");
+    }
     assert!(!rules.path().join("calibration.toml").exists());
 
     let elsewhere = tempfile::tempdir().unwrap();
@@ -244,6 +248,12 @@ fn calibrate_measures_before_and_after_and_writes_only_when_asked() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let written = std::fs::read_to_string(rules.path().join("calibration.toml")).unwrap();
     assert!(written.contains("[calibration]\ntemperature = "), "{written}");
+    for input in triage::engine::score::INPUT_NAMES {
+        assert!(
+            written.contains(&format!("\n{input} = ")),
+            "{input} not written: {written}"
+        );
+    }
     let proposal = std::fs::read_to_string(&thresholds).unwrap();
     assert_eq!(proposal.matches("[[proposal]]").count(), 9, "{proposal}");
     // The calibrated ruleset still loads and carries a new version.

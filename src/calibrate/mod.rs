@@ -17,7 +17,7 @@
 
 mod reliability;
 
-use crate::engine::score::{ConfidenceModel, Features};
+use crate::engine::score::{ConfidenceModel, Features, INPUTS};
 
 pub use reliability::{Bin, Reliability};
 
@@ -147,17 +147,19 @@ const MODEL_L2: f64 = 1.0;
 /// (`σ(logit(softmax))`).
 ///
 /// The weights are constrained to the direction the features mean (confidence never falls as
-/// the softmax or the margin grows, never rises with more strongly supported rivals or more
-/// evidence from the thread): a weight fitted against its direction, which only collinear
-/// features produce, is fixed at 0 and the rest refitted.
+/// the softmax or the margin grows or when the message is addressed to us, never rises with
+/// more strongly supported rivals, more evidence from the thread or more text the ruleset
+/// knows nothing of): a weight fitted against its direction, which only collinear features
+/// produce, is fixed at 0 and the rest refitted.
 pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
-    // Sign each weight must have: +1 non-negative, -1 non-positive.
-    const DIRECTION: [f64; 4] = [0.0, 1.0, -1.0, -1.0];
-    let mut free = [true; 4];
+    // Sign each weight must have: +1 non-negative, -1 non-positive, 0 free; in the order of
+    // `INPUT_NAMES`.
+    const DIRECTION: [f64; INPUTS] = [0.0, 1.0, -1.0, -1.0, 1.0, -1.0];
+    let mut free = [true; INPUTS];
     let mut model = fit_masked(samples, t, free);
-    for _ in 0..4 {
+    for _ in 0..INPUTS {
         let mut changed = false;
-        for j in 0..4 {
+        for j in 0..INPUTS {
             if free[j] && model.weights[j] * DIRECTION[j] < 0.0 {
                 free[j] = false;
                 changed = true;
@@ -172,18 +174,20 @@ pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
 }
 
 /// [`fit_model`] with the weights of `free == false` features held at 0.
-fn fit_masked(samples: &[Sample], t: f64, free: [bool; 4]) -> ConfidenceModel {
-    const N: usize = 5;
+fn fit_masked(samples: &[Sample], t: f64, free: [bool; INPUTS]) -> ConfidenceModel {
+    // The intercept, then one weight per input.
+    const N: usize = INPUTS + 1;
+    // The penalty pulls towards the plain softmax: weight 1 on its logit, 0 elsewhere.
+    let centre = |j: usize| if j == 1 { 1.0 } else { 0.0 };
     let rows: Vec<([f64; N], f64)> = samples
         .iter()
         .map(|s| {
-            let mut x = s.features_at(t).inputs();
-            for (j, keep) in free.iter().enumerate() {
-                if !keep {
-                    x[j] = 0.0;
-                }
+            let inputs = s.features_at(t).inputs();
+            let mut x = [1.0; N];
+            for j in 0..INPUTS {
+                x[j + 1] = if free[j] { inputs[j] } else { 0.0 };
             }
-            ([1.0, x[0], x[1], x[2], x[3]], f64::from(u8::from(s.correct())))
+            (x, f64::from(u8::from(s.correct())))
         })
         .collect();
     let loss = |w: &[f64; N]| -> f64 {
@@ -195,15 +199,11 @@ fn fit_masked(samples: &[Sample], t: f64, free: [bool; 4]) -> ConfidenceModel {
                 z.max(0.0) + (-z.abs()).exp().ln_1p() - y * z
             })
             .sum();
-        let penalty: f64 = (1..N)
-            .map(|j| {
-                let centre = if j == 1 { 1.0 } else { 0.0 };
-                0.5 * MODEL_L2 * (w[j] - centre).powi(2)
-            })
-            .sum();
+        let penalty: f64 = (1..N).map(|j| 0.5 * MODEL_L2 * (w[j] - centre(j)).powi(2)).sum();
         data + penalty
     };
-    let mut w = [0.0, 1.0, 0.0, 0.0, 0.0];
+    let start: [f64; N] = std::array::from_fn(centre);
+    let mut w = start;
     for _ in 0..50 {
         let mut grad = [0.0; N];
         let mut hess = [[0.0; N]; N];
@@ -219,9 +219,7 @@ fn fit_masked(samples: &[Sample], t: f64, free: [bool; 4]) -> ConfidenceModel {
             }
         }
         for j in 1..N {
-            // The penalty pulls towards the plain softmax: weight 1 on its logit, 0 elsewhere.
-            let centre = if j == 1 { 1.0 } else { 0.0 };
-            grad[j] += MODEL_L2 * (w[j] - centre);
+            grad[j] += MODEL_L2 * (w[j] - centre(j));
             hess[j][j] += MODEL_L2;
         }
         let Some(step) = solve(hess, grad) else {
@@ -247,7 +245,7 @@ fn fit_masked(samples: &[Sample], t: f64, free: [bool; 4]) -> ConfidenceModel {
         }
     }
     if w.iter().any(|v| !v.is_finite()) {
-        w = [0.0, 1.0, 0.0, 0.0, 0.0];
+        w = start;
     }
     for (j, keep) in free.iter().enumerate() {
         if !keep {
@@ -256,7 +254,7 @@ fn fit_masked(samples: &[Sample], t: f64, free: [bool; 4]) -> ConfidenceModel {
     }
     ConfidenceModel {
         intercept: w[0],
-        weights: [w[1], w[2], w[3], w[4]],
+        weights: std::array::from_fn(|j| w[j + 1]),
     }
 }
 

@@ -159,3 +159,32 @@ fn out_of_scope_samples_count_as_wrong_for_the_model_and_are_left_out_of_the_tem
     assert!(!s.correct());
     assert!(objective(std::slice::from_ref(&s), 1.0, 1.0).is_finite());
 }
+
+#[test]
+fn the_confidence_model_learns_that_mail_mostly_about_something_else_is_not_certain() {
+    // Same scores throughout; out-of-scope mail (no queue right) is long and mostly without
+    // evidence, and not addressed to us; requests are about their topic and name us.
+    let samples: Vec<Sample> = (0..400)
+        .map(|i| {
+            let out_of_scope = i % 4 == 0;
+            Sample {
+                scores: vec![5.0, 0.0],
+                gold: if out_of_scope { NO_QUEUE } else { 0 },
+                chosen: 0,
+                features: crate::engine::score::Features {
+                    margin: 5.0,
+                    addressed: if out_of_scope { 0.0 } else { 1.0 },
+                    unexplained: if out_of_scope { 0.9 } else { 0.2 },
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    let model = fit_model(&samples, 1.0);
+    assert!(model.weights[4] > 0.0, "addressed {model:?}");
+    assert!(model.weights[5] < 0.0, "unexplained {model:?}");
+    let request = samples[1].model_confidence(1.0, &model);
+    let stranger = samples[0].model_confidence(1.0, &model);
+    assert!(request > 0.9, "{request}");
+    assert!(stranger < 0.5, "{stranger}");
+}

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 use serde_json::json;
 use triage::Engine;
 use triage::calibrate::{self, Reliability, Sample};
+use triage::engine::score::INPUT_NAMES;
 use triage::mail::Limits;
 use triage::replay::Record;
 use triage::replay::run::message_of;
@@ -134,13 +135,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
-        let text = format!(
+        let mut text = format!(
             "# Written by `triage calibrate` from {} labelled records ({}).\n\
              # Temperature scaling fitted by maximum likelihood, then a logistic confidence model\n\
-             # (margin, other strong queues, evidence from the thread); accuracy {accuracy:.4}.\n\
+             # (margin, other strong queues, evidence from the thread, addressed to us, text the\n\
+             # ruleset knows nothing of); accuracy {accuracy:.4}.\n\
              # ECE before {:.4}; {}-fold cross-validated ECE after {:.4}.\n\
-             [calibration]\ntemperature = {:.4}\nintercept = {:.4}\nsoftmax_logit = {:.4}\n\
-             margin = {:.4}\nstrong_queues = {:.4}\nweak_share = {:.4}\n",
+             [calibration]\ntemperature = {:.4}\nintercept = {:.4}\n",
             samples.len(),
             inputs.join(", "),
             before.ece().unwrap_or(0.0),
@@ -148,11 +149,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             after.ece().unwrap_or(0.0),
             t,
             model.intercept,
-            model.weights[0],
-            model.weights[1],
-            model.weights[2],
-            model.weights[3],
         );
+        for (name, w) in INPUT_NAMES.iter().zip(model.weights) {
+            writeln!(text, "{name} = {w:.4}")?;
+        }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
         written = Some(path.display().to_string());
@@ -179,6 +179,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         proposals = Some(p);
     }
 
+    let mut model_json = serde_json::Map::new();
+    model_json.insert("intercept".into(), json!(model.intercept));
+    for (name, w) in INPUT_NAMES.iter().zip(model.weights) {
+        model_json.insert((*name).into(), json!(w));
+    }
     let summary = json!({
         "records": total,
         "labelled": samples.len(),
@@ -187,13 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "accuracy": accuracy,
         "temperature_before": t0,
         "temperature": t,
-        "model": {
-            "intercept": model.intercept,
-            "softmax_logit": model.weights[0],
-            "margin": model.weights[1],
-            "strong_queues": model.weights[2],
-            "weak_share": model.weights[3],
-        },
+        "model": model_json,
         "fold_temperatures": cv.temperatures,
         "ece_before": before.ece(),
         "ece_cv": after.ece(),

@@ -102,11 +102,17 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
     let f = &detailed.features;
     let _ = writeln!(
         out,
-        "  confidence inputs: softmax {:.3}, margin {:.2}, other strong queues {}, evidence from the thread {:.0}%",
+        "  confidence inputs: softmax {:.3}, margin {:.2}, other strong queues {}, evidence from the thread {:.0}%, {}, {:.0}% of the new text without evidence",
         f.softmax,
         f.margin,
         f.strong_queues,
-        f.weak_share * 100.0
+        f.weak_share * 100.0,
+        if f.addressed > 0.0 {
+            "addressed to us"
+        } else {
+            "not addressed to us"
+        },
+        f.unexplained * 100.0
     );
 
     let _ = writeln!(out);

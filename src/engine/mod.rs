@@ -54,6 +54,9 @@ pub struct Engine {
     triggers: Vec<Vec<u32>>,
     /// For each term id: the cue it belongs to, when it is one.
     cues: Vec<Option<(CueKind, Scope)>>,
+    /// The signal the confidence model reads as "addressed to us" ([`score::ADDRESSED_SIGNAL`]),
+    /// by index into [`RuleSet::signals`].
+    addressed: Option<usize>,
 }
 
 /// A rule or a signal, compiled: its conditions' terms and references as engine ids.
@@ -213,6 +216,10 @@ impl Engine {
         for (i, &u) in order.iter().enumerate() {
             rank[u as usize] = i as u32;
         }
+        let addressed = ruleset
+            .signals
+            .iter()
+            .position(|s| s.id == score::ADDRESSED_SIGNAL);
         Ok(Engine {
             ruleset,
             scanner,
@@ -220,6 +227,7 @@ impl Engine {
             rank,
             triggers,
             cues,
+            addressed,
         })
     }
 
@@ -269,6 +277,13 @@ impl Engine {
         let language = language_of(message);
         let reply_subject = structure::is_reply_subject(&message.subject);
         let mut hits = self.scan(&prepared, cancel)?;
+        // Before `contextualise` keeps one hit per term: every occurrence explains its sentence.
+        let found: Vec<usize> = hits
+            .iter()
+            .filter(|h| h.field == Field::Body && self.cues[h.term as usize].is_none())
+            .map(|h| h.start as usize)
+            .collect();
+        let unexplained = structure::unexplained_share(&prepared.texts[Field::Body as usize], &found);
         let mut subject = self.spans(&hits, Field::Subject, &prepared);
         // The subject already counts 1.5 as the sender's own summary: only its negated scopes
         // matter, not whether it asks.
@@ -328,6 +343,12 @@ impl Engine {
             } else {
                 0.0
             },
+            addressed: if self.addressed.is_some_and(|a| signals.contains(&a)) {
+                1.0
+            } else {
+                0.0
+            },
+            unexplained,
         };
         let confidences = match &rs.calibration.model {
             None => softmax.clone(),

@@ -28,17 +28,45 @@ pub struct Features {
     /// Share of the chosen queue's positive evidence that came from a reply subject, quoted
     /// history or the signature, in [0, 1].
     pub weak_share: f64,
+    /// 1 when the message reads as addressed to us: the ruleset's signal named
+    /// [`ADDRESSED_SIGNAL`] fired (our names, our products, the merchant or shopper
+    /// relationship); 0 otherwise, and always 0 for a ruleset without that signal.
+    pub addressed: f64,
+    /// Share of the new text's sentences in which no term of the ruleset was found, in
+    /// [0, 1] (0 for an empty new text): how much of the message is out of the domain. A
+    /// request is mostly about its topic; a newsletter or a list post that mentions "invoice"
+    /// once is mostly about something else.
+    pub unexplained: f64,
 }
 
+/// The signal whose firing is the [`Features::addressed`] input of the confidence model.
+pub const ADDRESSED_SIGNAL: &str = "addressed";
+
+/// How many inputs the confidence model has.
+pub const INPUTS: usize = 6;
+
+/// The inputs' names, as `[calibration]` keys, in the order of [`Features::inputs`].
+pub const INPUT_NAMES: [&str; INPUTS] = [
+    "softmax_logit",
+    "margin",
+    "strong_queues",
+    "weak_share",
+    "addressed",
+    "unexplained",
+];
+
 impl Features {
-    /// The features as the model's inputs, in the order of [`ConfidenceModel::weights`].
-    pub fn inputs(&self) -> [f64; 4] {
+    /// The features as the model's inputs, in the order of [`ConfidenceModel::weights`] and
+    /// [`INPUT_NAMES`].
+    pub fn inputs(&self) -> [f64; INPUTS] {
         let p = self.softmax.clamp(1e-6, 1.0 - 1e-6);
         [
             (p / (1.0 - p)).ln(),
             self.margin.min(20.0),
             self.strong_queues,
             self.weak_share,
+            self.addressed,
+            self.unexplained,
         ]
     }
 }
@@ -46,17 +74,22 @@ impl Features {
 /// A logistic model of "the chosen queue is right" over [`Features`], fitted by
 /// `triage calibrate` on labelled messages the rules were not written from:
 ///
-/// `confidence = σ(intercept + w · [logit(softmax), margin, strong_queues, weak_share])`
+/// `confidence = σ(intercept + w · [logit(softmax), margin, strong_queues, weak_share,
+/// addressed, unexplained])`
 ///
 /// Temperature scaling alone sees only the top score; this also sees how clear the margin is,
-/// whether several queues are strongly supported, and whether the decisive evidence came from
-/// the thread rather than the new text (Platt scaling with more than one input).
+/// whether several queues are strongly supported, whether the decisive evidence came from
+/// the thread rather than the new text, whether the message is addressed to us at all, and
+/// how much of it the ruleset has nothing to say about (Platt scaling with more than one
+/// input). Out-of-scope mail in the calibration data (spam, newsletters, strangers' mail)
+/// teaches it that scattered keywords in an unaddressed message are not certainty.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ConfidenceModel {
     /// The bias.
     pub intercept: f64,
-    /// Weights of logit(softmax), margin, strong_queues, weak_share.
-    pub weights: [f64; 4],
+    /// Weights of the inputs, in the order of [`INPUT_NAMES`]; a ruleset's `[calibration]`
+    /// that predates an input gives it 0.
+    pub weights: [f64; INPUTS],
 }
 
 impl ConfidenceModel {

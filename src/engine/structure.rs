@@ -136,6 +136,36 @@ impl Spans {
     }
 }
 
+/// Sentences shorter than this many words (greetings, sign-offs, "Order 4711:") say nothing
+/// about what a message is about, so [`unexplained_share`] leaves them out.
+const MIN_SENTENCE_WORDS: usize = 4;
+
+/// Share of the words of `text` that stand in sentences where no term was found, in [0, 1]
+/// (0 for a text without a sentence of [`MIN_SENTENCE_WORDS`]). `found` holds the start
+/// offsets of the terms found in `text`, in any order. Weighted by words, so a long paragraph
+/// about something else weighs much.
+pub fn unexplained_share(text: &str, found: &[usize]) -> f64 {
+    let (mut words, mut unexplained) = (0usize, 0usize);
+    for (s, e) in sentences(text) {
+        let n = text[s..e]
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.chars().any(char::is_alphabetic))
+            .count();
+        if n < MIN_SENTENCE_WORDS && !found.iter().any(|&f| f >= s && f < e) {
+            continue;
+        }
+        words += n;
+        if !found.iter().any(|&f| f >= s && f < e) {
+            unexplained += n;
+        }
+    }
+    if words == 0 {
+        0.0
+    } else {
+        unexplained as f64 / words as f64
+    }
+}
+
 /// Sentence byte ranges: split after `. ! ?` followed by whitespace, and at line breaks.
 fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -263,6 +293,27 @@ mod tests {
         ] {
             assert!(is_reply_subject(s), "{s}");
         }
+    }
+
+    #[test]
+    fn a_text_with_a_term_in_every_sentence_has_nothing_unexplained() {
+        let text = "Invoice 12 is wrong. Please correct the invoice.";
+        assert_eq!(unexplained_share(text, &[0, 40]), 0.0);
+    }
+
+    #[test]
+    fn unexplained_share_counts_words_of_the_sentences_without_a_term() {
+        // 2 words in the sentence with a term, 7 in the sentence without; the greeting is
+        // too short to say anything.
+        let text = "Hello Anna,\nInvoice wrong.\nThe weather in Dublin was lovely today.";
+        let share = unexplained_share(text, &[12]);
+        assert!((share - 7.0 / 9.0).abs() < 1e-12, "{share}");
+    }
+
+    #[test]
+    fn a_text_without_words_has_no_unexplained_share() {
+        assert_eq!(unexplained_share("", &[]), 0.0);
+        assert_eq!(unexplained_share("--- 123 ---", &[]), 0.0);
     }
 
     #[test]

@@ -82,6 +82,73 @@ fn classify(subject: &str, body: &str) -> Verdict {
     engine().classify("x", &Message::from_ticket(&t))
 }
 
+/// [`RULES`] with an `addressed` signal and a confidence model that reads both new inputs.
+fn addressed_engine() -> Engine {
+    let extra = r#"
+[[signal]]
+id = "addressed"
+any = ["our shop"]
+
+[calibration]
+temperature = 1.0
+intercept = 0.0
+softmax_logit = 1.0
+addressed = 1.0
+unexplained = -3.0
+"#;
+    let rs = RuleSet::from_sources(
+        Path::new("t"),
+        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
+    )
+    .unwrap();
+    Engine::new(rs).unwrap()
+}
+
+fn features(engine: &Engine, body: &str) -> score::Features {
+    let t = Ticket {
+        body: body.into(),
+        ..Ticket::default()
+    };
+    engine.detailed("x", &Message::from_ticket(&t)).features
+}
+
+#[test]
+fn the_addressed_signal_is_an_input_of_the_confidence_model() {
+    let e = addressed_engine();
+    assert_eq!(features(&e, "The invoice for our shop is wrong.").addressed, 1.0);
+    assert_eq!(features(&e, "The invoice is wrong.").addressed, 0.0);
+    // Without the signal in the ruleset the input is always 0.
+    assert_eq!(
+        features(&engine(), "The invoice for our shop is wrong.").addressed,
+        0.0
+    );
+}
+
+#[test]
+fn text_the_ruleset_knows_nothing_of_lowers_the_confidence() {
+    let e = addressed_engine();
+    let focused = "Your invoice is wrong.";
+    let diluted = "Your invoice is wrong.\nThe weather in Dublin was lovely, we went sailing all weekend and then had dinner with the neighbours at the harbour.";
+    let (f, d) = (features(&e, focused), features(&e, diluted));
+    assert_eq!(f.unexplained, 0.0);
+    assert!(d.unexplained > 0.7, "{d:?}");
+    let classify = |body: &str| {
+        let t = Ticket {
+            body: body.into(),
+            ..Ticket::default()
+        };
+        e.classify("x", &Message::from_ticket(&t))
+    };
+    let (a, b) = (classify(focused), classify(diluted));
+    assert_eq!((a.queue.as_str(), b.queue.as_str()), ("billing", "billing"));
+    assert!(
+        b.confidence < a.confidence - 0.3,
+        "{} vs {}",
+        a.confidence,
+        b.confidence
+    );
+}
+
 #[test]
 fn a_keyword_routes_to_its_queue_with_the_evidence() {
     let v = classify("", "Where is my invoice?");

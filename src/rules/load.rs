@@ -376,6 +376,8 @@ impl Builder {
                             c.margin.unwrap_or(0.0),
                             c.strong_queues.unwrap_or(0.0),
                             c.weak_share.unwrap_or(0.0),
+                            c.addressed.unwrap_or(0.0),
+                            c.unexplained.unwrap_or(0.0),
                         ],
                     });
                 self.calibration = Some(Calibration {

@@ -189,4 +189,6 @@ pub(crate) struct CalibrationSpec {
     pub margin: Option<f64>,
     pub strong_queues: Option<f64>,
     pub weak_share: Option<f64>,
+    pub addressed: Option<f64>,
+    pub unexplained: Option<f64>,
 }

@@ -286,7 +286,9 @@
       : 'none'));
     const f = ex.features;
     items.push(el('li', { class: 'muted' }, 'confidence inputs: softmax ' + fixed(f.softmax, 3) + ', margin ' + fixed(f.margin, 2) +
-      ', other strong queues ' + f.strong_queues + ', evidence from the thread ' + Math.round(f.weak_share * 100) + '%'));
+      ', other strong queues ' + f.strong_queues + ', evidence from the thread ' + Math.round(f.weak_share * 100) + '%' +
+      (f.addressed > 0 ? ', addressed to us' : ', not addressed to us') +
+      ', ' + Math.round(f.unexplained * 100) + '% of the new text without evidence'));
     $('structure').replaceChildren(el('ul', { class: 'structure-list' }, items));
   }
 
