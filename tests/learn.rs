@@ -289,11 +289,8 @@ fn the_example_rulesets_pass_check_rules() {
             .join("examples/rulesets")
             .join(name);
         let ruleset = RuleSet::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(
-            ruleset.rules.len() <= Options::default().max_rules.unwrap(),
-            "{name}: {} rules",
-            ruleset.rules.len()
-        );
+        // Within the largest `--max-rules` their READMEs' commands give.
+        assert!(ruleset.rules.len() <= 80_000, "{name}: {} rules", ruleset.rules.len());
         let out = Command::new(env!("CARGO_BIN_EXE_triage"))
             .arg("check-rules")
             .arg(&dir)
@@ -343,13 +340,12 @@ fn test_accuracy(name: &str, corpus: &str, text: &str, label: &str) -> Option<f6
     Some(summary["accuracy"].as_f64().unwrap())
 }
 
-/// The learned it-service ruleset on the test split, when the public corpus is present. The
-/// TF-IDF + logistic regression reference is 0.871 (`../shared/corpus/public/README.md`); the
-/// committed ruleset measured 0.8708, and this guards against falling back from there.
+/// The learned it-service ruleset matches the TF-IDF + logistic regression reference on the
+/// test split (0.871, `../shared/corpus/public/README.md`), when the public corpus is present.
 #[test]
-fn the_it_service_ruleset_stays_level_with_tf_idf_on_the_test_split() {
+fn the_it_service_ruleset_matches_tf_idf_on_the_test_split() {
     if let Some(accuracy) = test_accuracy("it-service", "it-service", "Document", "Topic_group") {
-        assert!(accuracy >= 0.868, "accuracy {accuracy}");
+        assert!(accuracy >= 0.871, "accuracy {accuracy}");
     }
 }
 
