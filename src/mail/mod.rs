@@ -16,6 +16,7 @@ pub mod mime;
 pub mod plain;
 pub mod quote;
 
+use std::borrow::Cow;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use crate::cancel::Cancel;
@@ -100,7 +101,13 @@ pub fn parse_with(raw: &[u8], limits: &Limits, cancel: &Cancel) -> Result<Messag
             }
             None => raw,
         };
-        let (input, mut notes) = guard::prescan(raw, limits);
+        // Mail on disk (mbox, maildir, `.eml` files) often ends its lines with a bare LF, where
+        // SMTP and the milter carry CRLF. The MIME parser must see one form, or the same message
+        // could read differently by the way it came: mail-parser 0.11 reads a `Date:` that ends
+        // in the zone `UT` followed by a bare LF past the blank line, and takes the body for
+        // headers.
+        let crlf = with_crlf(raw);
+        let (input, mut notes) = guard::prescan(&crlf, limits);
         cancel.check()?;
         // mail-parser promises not to panic; this is the last line of defence should it (or our
         // walk over its output) ever do so on some input nobody foresaw.
@@ -206,6 +213,23 @@ fn header_block(raw: &[u8]) -> Option<HeaderBlock> {
     })
 }
 
+/// `raw` with every bare LF made CRLF (borrowed when there is none). Lone CRs are left alone.
+fn with_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
+    let bare = |i: usize| raw[i] == b'\n' && (i == 0 || raw[i - 1] != b'\r');
+    let count = (0..raw.len()).filter(|&i| bare(i)).count();
+    if count == 0 {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() + count);
+    for (i, &b) in raw.iter().enumerate() {
+        if bare(i) {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    Cow::Owned(out)
+}
+
 /// Cuts over-long fields at a character boundary and notes it.
 pub fn truncate_fields(message: &mut Message, max: usize) {
     let mut cut = Vec::new();
@@ -239,6 +263,32 @@ pub(crate) fn cut(text: &mut String, max: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_date_in_ut_before_a_bare_lf_keeps_the_body() {
+        // mail-parser 0.11 alone reads past the blank line here and loses the body.
+        for zone in ["UT", "GMT", "+0000"] {
+            let raw =
+                format!("From: a@b.c\nSubject: t\nDate: Sun, 25 Aug 2002 16:50:54 {zone}\n\nhello there\n");
+            let m = parse(raw.as_bytes(), &Limits::default()).unwrap();
+            assert_eq!(m.body, "hello there", "{zone}");
+            assert_eq!(m.subject, "t");
+        }
+    }
+
+    #[test]
+    fn a_multipart_message_with_bare_lfs_and_a_date_in_ut_keeps_its_text() {
+        let raw = "From: a@b.c\nSubject: Rechnung\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=\"b\"\nDate: Sun, 25 Aug 2002 16:50:54 UT\n\n--b\nContent-Type: text/plain; charset=utf-8\n\nDie Rechnung fehlt.\n--b--\n";
+        let m = parse(raw.as_bytes(), &Limits::default()).unwrap();
+        assert_eq!(m.body, "Die Rechnung fehlt.");
+    }
+
+    #[test]
+    fn bare_lfs_become_crlf_and_nothing_else_changes() {
+        assert!(matches!(with_crlf(b"a\r\nb"), Cow::Borrowed(_)));
+        assert_eq!(&*with_crlf(b"a\nb\r\nc\n\n"), b"a\r\nb\r\nc\r\n\r\n");
+        assert_eq!(&*with_crlf(b"\na\rb"), b"\r\na\rb");
+    }
 
     #[test]
     fn a_header_block_with_known_headers_is_an_email() {
