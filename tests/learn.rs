@@ -290,7 +290,11 @@ fn the_example_rulesets_pass_check_rules() {
             .join(name);
         let ruleset = RuleSet::load(&dir).unwrap_or_else(|e| panic!("{name}: {e}"));
         // Within the largest `--max-rules` their READMEs' commands give.
-        assert!(ruleset.rules.len() <= 80_000, "{name}: {} rules", ruleset.rules.len());
+        assert!(
+            ruleset.rules.len() <= 80_000,
+            "{name}: {} rules",
+            ruleset.rules.len()
+        );
         let out = Command::new(env!("CARGO_BIN_EXE_triage"))
             .arg("check-rules")
             .arg(&dir)

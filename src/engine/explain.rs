@@ -116,7 +116,7 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
     );
 
     let _ = writeln!(out);
-    let review = super::explanation::review(ruleset, verdict);
+    let review = super::explanation::review(ruleset, verdict, &detailed.features);
     let verb = if review.needs_review {
         "needs review"
     } else {

@@ -191,7 +191,7 @@ impl Explanation {
         }
         Explanation {
             verdict: verdict.clone(),
-            review: review(rs, verdict),
+            review: review(rs, verdict, &detailed.features),
             queues,
             fields,
             evidence,
@@ -254,9 +254,15 @@ fn locate(
     })
 }
 
+/// Share of unexplained new text from which a message that does not read as addressed to us
+/// is called "mostly about something else" in a review reason.
+const MOSTLY_ELSEWHERE: f64 = 0.5;
+
 /// Why `verdict` is routed or needs review: its confidence against its queue's threshold and,
-/// when it needs review, what stands in the way (no evidence, a competing queue, weak evidence).
-pub fn review(ruleset: &RuleSet, verdict: &Verdict) -> Review {
+/// when it needs review, what stands in the way (no evidence, a competing queue, a message
+/// mostly about something else and not addressed to us, weak evidence). `features` are what
+/// the confidence model saw for this verdict.
+pub fn review(ruleset: &RuleSet, verdict: &Verdict, features: &Features) -> Review {
     let threshold = ruleset
         .queue_index(&verdict.queue)
         .map_or(0.0, |q| ruleset.queues[q].threshold);
@@ -267,6 +273,11 @@ pub fn review(ruleset: &RuleSet, verdict: &Verdict) -> Review {
             format!(
                 "{} competes with {:.2} confidence",
                 second.queue, second.confidence
+            )
+        } else if features.addressed == 0.0 && features.unexplained >= MOSTLY_ELSEWHERE {
+            format!(
+                "it does not read as addressed to us and {:.0}% of its new text is about something the rules do not know",
+                features.unexplained * 100.0
             )
         } else {
             "the evidence is weak".to_string()
@@ -399,6 +410,21 @@ mod tests {
             e.review.reason
         );
         assert!(e.evidence.is_empty());
+    }
+
+    #[test]
+    fn the_review_reason_says_when_a_message_is_mostly_about_something_else() {
+        let e = explained(
+            "Saturday",
+            "Hi all,\nThe football training on Saturday moves to the north pitch because the main field is being reseeded this week.\nParents please bring water bottles and sun cream for the children, it will be hot.\nThe barbecue after the match is still on, bring something for the grill if you can.\nSee you there,\nMark",
+        );
+        assert!(!e.evidence.is_empty(), "the word training is evidence");
+        assert!(e.review.needs_review, "{}", e.review.reason);
+        assert!(
+            e.review.reason.contains("does not read as addressed to us"),
+            "{}",
+            e.review.reason
+        );
     }
 
     #[test]
