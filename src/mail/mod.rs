@@ -214,19 +214,21 @@ fn header_block(raw: &[u8]) -> Option<HeaderBlock> {
 }
 
 /// `raw` with every bare LF made CRLF (borrowed when there is none). Lone CRs are left alone.
+/// The LFs are found with `memchr`, so a multi-megabyte attachment costs little more than a copy.
 fn with_crlf(raw: &[u8]) -> Cow<'_, [u8]> {
-    let bare = |i: usize| raw[i] == b'\n' && (i == 0 || raw[i - 1] != b'\r');
-    let count = (0..raw.len()).filter(|&i| bare(i)).count();
+    let bare = |&i: &usize| i == 0 || raw[i - 1] != b'\r';
+    let count = memchr::memchr_iter(b'\n', raw).filter(bare).count();
     if count == 0 {
         return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len() + count);
-    for (i, &b) in raw.iter().enumerate() {
-        if bare(i) {
-            out.push(b'\r');
-        }
-        out.push(b);
+    let mut from = 0;
+    for i in memchr::memchr_iter(b'\n', raw).filter(bare) {
+        out.extend_from_slice(&raw[from..i]);
+        out.extend_from_slice(b"\r\n");
+        from = i + 1;
     }
+    out.extend_from_slice(&raw[from..]);
     Cow::Owned(out)
 }
 
