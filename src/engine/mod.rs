@@ -278,12 +278,12 @@ impl Engine {
         let reply_subject = structure::is_reply_subject(&message.subject);
         let mut hits = self.scan(&prepared, cancel)?;
         // Before `contextualise` keeps one hit per term: every occurrence explains its sentence.
-        let found: Vec<usize> = hits
+        let mut found: Vec<usize> = hits
             .iter()
             .filter(|h| h.field == Field::Body && self.cues[h.term as usize].is_none())
             .map(|h| h.start as usize)
             .collect();
-        let unexplained = structure::unexplained_share(&prepared.texts[Field::Body as usize], &found);
+        let unexplained = structure::unexplained_share(&prepared.texts[Field::Body as usize], &mut found);
         let mut subject = self.spans(&hits, Field::Subject, &prepared);
         // The subject already counts 1.5 as the sender's own summary: only its negated scopes
         // matter, not whether it asks.
