@@ -36,6 +36,10 @@ pub fn fold(text: &str) -> Folded {
 
 /// Folds `text` into `folded`, reusing its buffers (what [`fold`] does without allocating once
 /// they are large enough).
+///
+/// ASCII bytes take a path of their own, and the characters of Latin-1 and Latin Extended-A/B
+/// (what the seven languages' accents are) come from a table built once by the general path
+/// ([`fold_char`]), so both give what the general path would.
 pub fn fold_into(text: &str, folded: &mut Folded) {
     let Folded { text: out, origin } = folded;
     out.clear();
@@ -43,40 +47,44 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
     out.reserve(text.len());
     origin.reserve(text.len() + 1);
     let mut last_space = true; // leading whitespace is dropped
-    let mut decomposed = Vec::with_capacity(4);
-    for (offset, c) in text.char_indices() {
-        let offset = offset as u32;
-        if c.is_ascii() {
-            if c.is_ascii_whitespace() || c.is_ascii_control() {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let offset = i as u32;
+        if b.is_ascii() {
+            if b.is_ascii_whitespace() || b.is_ascii_control() {
                 push_space(out, origin, &mut last_space, offset);
-            } else {
-                out.push(c.to_ascii_lowercase());
-                origin.push(offset);
-                last_space = false;
-            }
-            continue;
-        }
-        if c.is_whitespace() || c.is_control() || is_invisible(c) {
-            if !is_invisible(c) {
-                push_space(out, origin, &mut last_space, offset);
-            }
-            continue;
-        }
-        decomposed.clear();
-        decompose_compatible(c, |d| decomposed.push(d));
-        for &d in &decomposed {
-            if is_combining_mark(d) {
+                i += 1;
                 continue;
             }
-            // Spacing accents (´ ¨) decompose to a space plus a mark.
-            if d.is_whitespace() {
-                push_space(out, origin, &mut last_space, offset);
-                continue;
-            }
-            for f in std::iter::once(d).default_case_fold() {
-                push_folded(out, origin, f, offset);
+            // A run of printable ASCII is copied and lower-cased in one go.
+            let end = bytes[i..]
+                .iter()
+                .position(|b| !b.is_ascii() || b.is_ascii_whitespace() || b.is_ascii_control())
+                .map_or(bytes.len(), |n| i + n);
+            let start = out.len();
+            out.push_str(&text[i..end]);
+            out[start..].make_ascii_lowercase();
+            origin.extend(offset..end as u32);
+            last_space = false;
+            i = end;
+            continue;
+        }
+        let c = text[i..].chars().next().expect("a char starts at every boundary");
+        i += c.len_utf8();
+        let mut apply = |piece: Piece| match piece {
+            Piece::Space => push_space(out, origin, &mut last_space, offset),
+            Piece::Char(f) => {
+                let before = out.len();
+                out.push(f);
+                origin.extend(std::iter::repeat_n(offset, out.len() - before));
                 last_space = false;
             }
+        };
+        match LATIN.get((c as usize).wrapping_sub(LATIN_FIRST as usize)) {
+            Some(pieces) => pieces.iter().copied().for_each(&mut apply),
+            None => fold_char(c, &mut apply),
         }
     }
     if out.ends_with(' ') {
@@ -84,6 +92,63 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
         origin.pop();
     }
     origin.push(text.len() as u32);
+}
+
+/// What one character folds to, in order: a (collapsible) space or a character of output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece {
+    Space,
+    Char(char),
+}
+
+/// The first and last characters of [`LATIN`]: Latin-1 Supplement through Latin Extended-B.
+const LATIN_FIRST: char = '\u{0080}';
+const LATIN_LAST: char = '\u{024F}';
+
+/// [`fold_char`] of every character from [`LATIN_FIRST`] to [`LATIN_LAST`], computed once.
+static LATIN: std::sync::LazyLock<Vec<Vec<Piece>>> = std::sync::LazyLock::new(|| {
+    (LATIN_FIRST..=LATIN_LAST)
+        .map(|c| {
+            let mut pieces = Vec::new();
+            fold_char(c, &mut |p| pieces.push(p));
+            pieces
+        })
+        .collect()
+});
+
+/// Folds one non-ASCII character: whitespace and controls become a space, invisible characters
+/// nothing; anything else is decomposed, loses its combining marks, is case-folded and, for
+/// Latin letters without a decomposition, transliterated.
+fn fold_char(c: char, emit: &mut impl FnMut(Piece)) {
+    if is_invisible(c) {
+        return;
+    }
+    if c.is_whitespace() || c.is_control() {
+        emit(Piece::Space);
+        return;
+    }
+    let mut decomposed: [char; 18] = ['\0'; 18];
+    let mut n = 0;
+    decompose_compatible(c, |d| {
+        // Unicode's longest compatibility decomposition is 18 characters (U+FDFA).
+        if n < decomposed.len() {
+            decomposed[n] = d;
+            n += 1;
+        }
+    });
+    for &d in &decomposed[..n] {
+        if is_combining_mark(d) {
+            continue;
+        }
+        // Spacing accents (´ ¨) decompose to a space plus a mark.
+        if d.is_whitespace() {
+            emit(Piece::Space);
+            continue;
+        }
+        for f in std::iter::once(d).default_case_fold() {
+            transliterate(f, emit);
+        }
+    }
 }
 
 /// Folds a rule term: the same as [`fold`], without the offset map.
@@ -99,26 +164,20 @@ fn push_space(out: &mut String, origin: &mut Vec<u32>, last_space: &mut bool, of
     }
 }
 
-fn push_folded(out: &mut String, origin: &mut Vec<u32>, c: char, offset: u32) {
+/// Emits `c`, or for Latin letters without a canonical decomposition (ł, ø, æ, đ, þ, ı) their
+/// ASCII transliteration.
+fn transliterate(c: char, emit: &mut impl FnMut(Piece)) {
     if c.is_ascii() || !is_latin_extended(c) {
-        let before = out.len();
-        out.push(c);
-        origin.extend(std::iter::repeat_n(offset, out.len() - before));
+        emit(Piece::Char(c));
         return;
     }
-    // Latin letters without a canonical decomposition (ł, ø, æ, đ, þ, ı).
     match deunicode::deunicode_char(c) {
         Some(ascii) if !ascii.is_empty() && ascii.chars().all(|a| a.is_ascii_alphanumeric()) => {
             for a in ascii.chars() {
-                out.push(a.to_ascii_lowercase());
-                origin.push(offset);
+                emit(Piece::Char(a.to_ascii_lowercase()));
             }
         }
-        _ => {
-            let before = out.len();
-            out.push(c);
-            origin.extend(std::iter::repeat_n(offset, out.len() - before));
-        }
+        _ => emit(Piece::Char(c)),
     }
 }
 
@@ -140,6 +199,50 @@ pub fn boundary_after(text: &str, at: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What [`fold_into`] gives, computed by [`fold_char`] alone for every character.
+    fn fold_by_the_general_path(text: &str) -> (String, Vec<u32>) {
+        let (mut out, mut origin, mut last_space) = (String::new(), Vec::new(), true);
+        for (offset, c) in text.char_indices() {
+            let offset = offset as u32;
+            let mut apply = |piece: Piece| match piece {
+                Piece::Space => push_space(&mut out, &mut origin, &mut last_space, offset),
+                Piece::Char(f) => {
+                    let before = out.len();
+                    out.push(f);
+                    origin.extend(std::iter::repeat_n(offset, out.len() - before));
+                    last_space = false;
+                }
+            };
+            if c.is_ascii() && !c.is_ascii_whitespace() && !c.is_ascii_control() {
+                apply(Piece::Char(c.to_ascii_lowercase()));
+            } else if c.is_ascii() {
+                apply(Piece::Space);
+            } else {
+                fold_char(c, &mut apply);
+            }
+        }
+        if out.ends_with(' ') {
+            out.pop();
+            origin.pop();
+        }
+        origin.push(text.len() as u32);
+        (out, origin)
+    }
+
+    #[test]
+    fn the_ascii_run_and_the_latin_table_fold_as_the_general_path_does() {
+        let mut text = String::from("  Ünïcode\tAND ascii:  Straße, ŁÓDŹ\u{00AD}x \u{00A0}´0 ﬁle Ｆ ");
+        // Every character of the table, between ASCII letters and spaces.
+        for c in LATIN_FIRST..=LATIN_LAST {
+            text.push(c);
+            text.push_str("Ab ");
+        }
+        let folded = fold(&text);
+        let (out, origin) = fold_by_the_general_path(&text);
+        assert_eq!(folded.text, out);
+        assert_eq!(folded.origin, origin);
+    }
 
     #[test]
     fn accents_and_case_fold_to_the_same_text() {
