@@ -5,12 +5,11 @@
 //! advisory: it scopes rules with `languages = [...]` and is reported in the verdict, but a
 //! message is never dropped because its language is unknown.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use whatlang::{Detector, Lang};
 
-use super::fold::fold;
+use super::fold::{Folded, fold_into};
 
 /// The languages triage detects, as ISO 639-1 codes.
 pub const LANGUAGES: [&str; 7] = ["es", "de", "en", "fr", "it", "nl", "pl"];
@@ -178,16 +177,43 @@ const STOPWORDS: [(&str, &[&str]); 7] = [
     ),
 ];
 
-/// Each function word with a bit per language (in [`STOPWORDS`] order) that uses it.
-static STOPWORD_INDEX: LazyLock<HashMap<&'static str, u8>> = LazyLock::new(|| {
-    let mut index = HashMap::new();
+/// Each function word with a bit per language (in [`STOPWORDS`] order) that uses it, bucketed
+/// by first byte and length ([`bucket`]): finding a word is an index and a compare or two,
+/// cheaper than hashing every word of the sample.
+static STOPWORD_INDEX: LazyLock<Vec<Vec<(&'static str, u8)>>> = LazyLock::new(|| {
+    let mut index: Vec<Vec<(&'static str, u8)>> = vec![Vec::new(); 256 * 16];
     for (i, (_, words)) in STOPWORDS.iter().enumerate() {
         for w in *words {
-            *index.entry(*w).or_insert(0u8) |= 1 << i;
+            let slot = &mut index[bucket(w)];
+            match slot.iter_mut().find(|(known, _)| known == w) {
+                Some((_, bits)) => *bits |= 1 << i,
+                None => slot.push((w, 1 << i)),
+            }
         }
     }
     index
 });
+
+/// The bucket of a non-empty word: its first byte and its length (15 for any longer).
+fn bucket(word: &str) -> usize {
+    usize::from(word.as_bytes()[0]) * 16 + word.len().min(15)
+}
+
+/// The language bits of `word` in [`STOPWORD_INDEX`], or 0.
+fn stopword_bits(word: &str) -> u8 {
+    if word.is_empty() {
+        return 0;
+    }
+    STOPWORD_INDEX[bucket(word)]
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map_or(0, |(_, bits)| *bits)
+}
+
+thread_local! {
+    /// The folded sample, one buffer per thread, reused.
+    static FOLDED: std::cell::RefCell<Folded> = std::cell::RefCell::default();
+}
 
 static DETECTOR: LazyLock<Detector> = LazyLock::new(|| {
     Detector::with_allowlist(vec![
@@ -244,15 +270,16 @@ fn trigram_guess(text: &str) -> Option<(&'static str, bool)> {
 
 /// The language whose function words occur most, how many it has, and its lead.
 fn stopword_vote(text: &str) -> (Option<&'static str>, usize, usize) {
-    let folded = fold(text).text;
     let mut counts = [0usize; 7];
-    for word in folded.split(|c: char| !c.is_alphanumeric()) {
-        if let Some(&bits) = STOPWORD_INDEX.get(word) {
+    FOLDED.with_borrow_mut(|folded| {
+        fold_into(text, folded);
+        for word in folded.text.split(|c: char| !c.is_alphanumeric()) {
+            let bits = stopword_bits(word);
             for (i, count) in counts.iter_mut().enumerate() {
                 *count += usize::from(bits & (1 << i) != 0);
             }
         }
-    }
+    });
     let mut order: Vec<usize> = (0..7).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
     let (best, second) = (counts[order[0]], counts[order[1]]);
