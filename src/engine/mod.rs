@@ -29,6 +29,8 @@ pub use matcher::CompileError;
 use matcher::{Reader, Scanner, TermHit};
 use structure::{Context, CueHit, Spans};
 
+use std::ops::ControlFlow;
+
 use crate::cancel::{Cancel, Cancelled};
 use crate::intake::{Input, intake};
 use crate::mail::Limits;
@@ -669,9 +671,37 @@ impl Evidence for Found<'_> {
     /// found only in negated scopes is absent, or counter-evidence (a negative weight) for a
     /// rule with `negated = "counter"`.
     fn best(&self, t: u32) -> Option<(f64, u32)> {
-        if self.present[t as usize / 64] & (1 << (t % 64)) == 0 {
+        if !self.is_present(t) {
             return None;
         }
+        self.best_present(t)
+    }
+
+    fn fired(&self, unit: u32) -> bool {
+        self.fired[unit as usize / 64] & (1 << (unit % 64)) != 0
+    }
+
+    /// The terms found, with the absent ones skipped by their bit: no call per absent term.
+    fn each_found(&self, terms: &[u32], each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
+        for &t in terms {
+            if self.is_present(t)
+                && let Some(hit) = self.best_present(t)
+                && each(t, hit).is_break()
+            {
+                return;
+            }
+        }
+    }
+}
+
+impl Found<'_> {
+    /// Whether term `t` was found anywhere in the message (its bit).
+    fn is_present(&self, t: u32) -> bool {
+        self.present[t as usize / 64] & (1 << (t % 64)) != 0
+    }
+
+    /// [`Evidence::best`] of a term whose bit is set.
+    fn best_present(&self, t: u32) -> Option<(f64, u32)> {
         let from = self.hits.partition_point(|h| h.term < t);
         let mut best: Option<(f64, u32)> = None;
         let mut negated: Option<(f64, u32)> = None;
@@ -710,12 +740,6 @@ impl Evidence for Found<'_> {
         }
     }
 
-    fn fired(&self, unit: u32) -> bool {
-        self.fired[unit as usize / 64] & (1 << (unit % 64)) != 0
-    }
-}
-
-impl Found<'_> {
     /// Whether the unit reads the field (and header line) of hit `h`.
     fn reads(&self, h: &TermHit) -> bool {
         let header = (h.field == Field::Headers)

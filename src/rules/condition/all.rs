@@ -1,5 +1,7 @@
 //! `all = [...]`: every term is found; the evidence is the weakest-placed one.
 
+use std::ops::ControlFlow;
+
 use super::{Evidence, Outcome};
 use crate::rules::Term;
 
@@ -14,13 +16,16 @@ impl All {
     /// Holds with the weakest term's factor when every term is found.
     pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
         let mut weakest: Option<(f64, u32)> = None;
-        for &t in terms {
-            let Some(hit) = evidence.best(t) else {
-                return Outcome::Fails;
-            };
+        let mut found = 0usize;
+        evidence.each_found(terms, &mut |_, hit| {
+            found += 1;
             if weakest.is_none_or(|(w, _)| hit.0 < w) {
                 weakest = Some(hit);
             }
+            ControlFlow::Continue(())
+        });
+        if found < terms.len() {
+            return Outcome::Fails;
         }
         Outcome::Holds(weakest)
     }

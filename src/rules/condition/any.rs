@@ -4,6 +4,8 @@
 //! further distinct term found (at most two): a message that says "invoice", "VAT" and "billing
 //! address" is more clearly about billing than one that says "invoice" once.
 
+use std::ops::ControlFlow;
+
 use super::{Evidence, Outcome};
 use crate::rules::Term;
 
@@ -24,14 +26,13 @@ impl Any {
     pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
         let mut top: Option<(f64, u32)> = None;
         let mut found = 0usize;
-        for &t in terms {
-            if let Some(hit) = evidence.best(t) {
-                found += 1;
-                if top.is_none_or(|(w, _)| hit.0 > w) {
-                    top = Some(hit);
-                }
+        evidence.each_found(terms, &mut |_, hit| {
+            found += 1;
+            if top.is_none_or(|(w, _)| hit.0 > w) {
+                top = Some(hit);
             }
-        }
+            ControlFlow::Continue(())
+        });
         match top {
             Some((w, h)) => {
                 let extra = (found - 1).min(BREADTH_MAX_EXTRA) as f64;

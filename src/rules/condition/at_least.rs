@@ -1,6 +1,8 @@
 //! `at_least = N` with `of = [...]`: at least N distinct terms are found; the evidence is the
 //! N-th best-placed one.
 
+use std::ops::ControlFlow;
+
 use super::{Evidence, Outcome};
 use crate::rules::Term;
 
@@ -16,7 +18,11 @@ pub struct AtLeast {
 impl AtLeast {
     /// Holds with the N-th best factor when N distinct terms are found.
     pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
-        let mut found: Vec<(f64, u32)> = terms.iter().filter_map(|&t| evidence.best(t)).collect();
+        let mut found: Vec<(f64, u32)> = Vec::new();
+        evidence.each_found(terms, &mut |_, hit| {
+            found.push(hit);
+            ControlFlow::Continue(())
+        });
         if found.len() < self.n.max(1) {
             return Outcome::Fails;
         }

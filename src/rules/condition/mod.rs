@@ -22,6 +22,8 @@ pub mod none;
 pub mod requires;
 pub mod unless;
 
+use std::ops::ControlFlow;
+
 use super::Term;
 
 /// What a condition can ask of the message being classified. The engine implements it for
@@ -33,6 +35,19 @@ pub trait Evidence {
     fn best(&self, term: u32) -> Option<(f64, u32)>;
     /// Whether the signal or rule with engine index `unit` fired on this message.
     fn fired(&self, unit: u32) -> bool;
+    /// Calls `each` with every term of `terms` that is found, in order, and its best
+    /// occurrence (as [`Evidence::best`] gives it), until `each` breaks. One call per
+    /// condition: most terms of a rule are absent from a message, and an implementation can
+    /// skip them without a call each.
+    fn each_found(&self, terms: &[u32], each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
+        for &t in terms {
+            if let Some(hit) = self.best(t)
+                && each(t, hit).is_break()
+            {
+                return;
+            }
+        }
+    }
 }
 
 /// The outcome of one condition.

@@ -1,5 +1,7 @@
 //! `none = [...]`: no term is found in the fields the rule reads (a veto).
 
+use std::ops::ControlFlow;
+
 use super::{Evidence, Outcome};
 use crate::rules::Term;
 
@@ -13,7 +15,12 @@ pub struct None {
 impl None {
     /// Fails as soon as one term is found.
     pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
-        if terms.iter().any(|&t| evidence.best(t).is_some()) {
+        let mut any_found = false;
+        evidence.each_found(terms, &mut |_, _| {
+            any_found = true;
+            ControlFlow::Break(())
+        });
+        if any_found {
             Outcome::Fails
         } else {
             Outcome::Holds(Option::None)
