@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::text::fold;
+use crate::text::{Folded, fold_into};
 
 /// A body split into its zones. Concatenated, they hold every line of the input.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -199,7 +199,7 @@ fn history_start(lines: &[&str]) -> Option<usize> {
         if line.len() > 400 || line.trim().is_empty() {
             continue;
         }
-        if SEPARATOR.is_match(line) {
+        if is_separator(line) {
             return Some(i);
         }
         if may_attribute(line) && ATTRIBUTION.is_match(line) && is_attribution(line, &lines[i + 1..]) {
@@ -230,7 +230,7 @@ pub fn has_history_marks(text: &str) -> bool {
     (0..lines.len()).any(|i| {
         let line = lines[i];
         line.len() <= 400
-            && (SEPARATOR.is_match(line)
+            && (is_separator(line)
                 || (may_attribute(line) && ATTRIBUTION.is_match(line))
                 || is_header_block(&lines, i))
     })
@@ -239,7 +239,18 @@ pub fn has_history_marks(text: &str) -> bool {
 /// An Outlook/Exchange-style header block starts at `i`: a `From:` line with another header
 /// (`Sent:`, `To:`, `Subject:` …) within the next five lines.
 fn is_header_block(lines: &[&str], i: usize) -> bool {
-    HEADER_FROM.is_match(lines[i]) && lines[i + 1..].iter().take(5).any(|l| HEADER_OTHER.is_match(l))
+    let header = |l: &str, regex: &Regex| l.contains(':') && regex.is_match(l);
+    header(lines[i], &HEADER_FROM) && lines[i + 1..].iter().take(5).any(|l| header(l, &HEADER_OTHER))
+}
+
+/// Whether `line` is a separator of quoted or forwarded history ([`SEPARATOR`]). Every
+/// separator starts, after white space, with a dash, an underscore or the first letter of its
+/// words: other lines skip the regex.
+fn is_separator(line: &str) -> bool {
+    matches!(
+        line.trim_start().chars().next(),
+        Some('-' | '_' | 'b' | 'B' | 'a' | 'A' | 'i' | 'I' | 'd' | 'D')
+    ) && SEPARATOR.is_match(line)
 }
 
 /// Times of day (`10:12`, `10.12 Uhr` is not needed: clients write the colon) and addresses.
@@ -256,7 +267,7 @@ fn is_attribution(line: &str, after: &[&str]) -> bool {
     let next_line = after[next];
     next_line.trim_start().starts_with('>')
         || is_header_block(after, next)
-        || SEPARATOR.is_match(next_line)
+        || is_separator(next_line)
         || CLIENT_MARKS.is_match(line)
 }
 
@@ -383,12 +394,13 @@ static DISCLAIMER_AUTOMATON: LazyLock<aho_corasick::AhoCorasick> =
 
 /// How many distinct disclaimer cues `line` holds.
 fn disclaimer_cues(line: &str) -> usize {
-    let folded = fold(line).text;
     let mut seen = [0u64; DISCLAIMER_CUES.len().div_ceil(64)];
-    for m in DISCLAIMER_AUTOMATON.find_overlapping_iter(&folded) {
-        let p = m.pattern().as_usize();
-        seen[p / 64] |= 1 << (p % 64);
-    }
+    with_folded(line, |folded| {
+        for m in DISCLAIMER_AUTOMATON.find_overlapping_iter(folded) {
+            let p = m.pattern().as_usize();
+            seen[p / 64] |= 1 << (p % 64);
+        }
+    });
     seen.iter().map(|w| w.count_ones() as usize).sum()
 }
 
@@ -450,16 +462,35 @@ fn disclaimer_opening(paragraph: &[&str]) -> Option<usize> {
 }
 
 fn is_closing(line: &str) -> bool {
-    let folded = fold(line.trim()).text;
-    if folded.is_empty() || folded.len() > 60 {
-        return false;
-    }
-    CLOSINGS.iter().any(|c| {
-        folded.strip_prefix(c).is_some_and(|rest| {
-            let rest = rest.trim_start_matches([',', '.', '!', ' ', '&', '-']);
-            // "Un saludo, Iñaki" or "Danke & VG", not "thanks for checking the invoice".
-            rest.split_whitespace().count() <= 3 && !rest.starts_with("for ")
-        }) && !folded.starts_with(&format!("{c}s for"))
+    with_folded(line.trim(), |folded| {
+        if folded.is_empty() || folded.len() > 60 {
+            return false;
+        }
+        CLOSINGS.iter().any(|c| {
+            folded.strip_prefix(c).is_some_and(|rest| {
+                // "thanks for …" asks about something: it is no closing.
+                if rest.starts_with("s for") {
+                    return false;
+                }
+                let rest = rest.trim_start_matches([',', '.', '!', ' ', '&', '-']);
+                // "Un saludo, Iñaki" or "Danke & VG", not "thanks for checking the invoice".
+                rest.split_whitespace().count() <= 3 && !rest.starts_with("for ")
+            })
+        })
+    })
+}
+
+thread_local! {
+    /// A folded line, one buffer per thread, reused: the signature and disclaimer checks fold
+    /// a few lines of every message.
+    static FOLDED: std::cell::RefCell<Folded> = std::cell::RefCell::default();
+}
+
+/// Calls `f` with `line` folded.
+fn with_folded<T>(line: &str, f: impl FnOnce(&str) -> T) -> T {
+    FOLDED.with_borrow_mut(|folded| {
+        fold_into(line, folded);
+        f(&folded.text)
     })
 }
 
