@@ -296,31 +296,40 @@ impl Scanner {
             }
         }
         let text = folded.text.as_str();
-        let run = |term: u32, from: usize, hits: &mut Vec<TermHit>| {
-            let Some(regex) = &self.regexes[term as usize] else {
-                return;
-            };
-            // (The span keeps the text before `from` as context for look-behind like `\b`.)
-            if let Some(m) = regex.find(regex_automata::Input::new(text).range(from..)) {
+        for &term in &matcher.ungated {
+            if let Some(regex) = &self.regexes[term as usize]
+                && let Some(m) = regex.find(text)
+            {
                 hits.push(hit(folded, term, field, header, base, m.start(), m.end()));
             }
-        };
-        for &term in &matcher.ungated {
-            run(term, 0, hits);
         }
         if let Some((gate, gated)) = &matcher.gate {
-            // The first position where each gated regex can match, in pattern order.
-            let mut first: Vec<(u32, usize)> = Vec::new();
-            for m in gate.find_overlapping_iter(text) {
-                let term = gated[m.pattern().as_usize()];
-                match first.iter_mut().find(|(t, _)| *t == term) {
-                    Some((_, at)) => *at = (*at).min(m.start()),
-                    None => first.push((term, m.start())),
+            // Every match of a gated regex starts where one of its literals does: the regex is
+            // tried anchored at those places only, first to last, and the first that matches is
+            // its leftmost match. (A search from the first literal to the end of the text would
+            // find the same match, scanning all the text after it.)
+            let mut starts: Vec<(u32, usize)> = gate
+                .find_overlapping_iter(text)
+                .map(|m| (gated[m.pattern().as_usize()], m.start()))
+                .collect();
+            starts.sort_unstable();
+            starts.dedup();
+            let mut done = None;
+            for (term, at) in starts {
+                if done == Some(term) {
+                    continue;
                 }
-            }
-            first.sort_unstable();
-            for (term, from) in first {
-                run(term, from, hits);
+                let Some(regex) = &self.regexes[term as usize] else {
+                    continue;
+                };
+                // (The span keeps the text before `at` as context for look-behind like `\b`.)
+                let input = regex_automata::Input::new(text)
+                    .range(at..)
+                    .anchored(regex_automata::Anchored::Yes);
+                if let Some(m) = regex.search(&input) {
+                    hits.push(hit(folded, term, field, header, base, m.start(), m.end()));
+                    done = Some(term);
+                }
             }
         }
     }
@@ -513,6 +522,18 @@ mod tests {
     fn every_matching_regex_is_reported_not_only_the_leftmost() {
         let hits = scan(&[r"/leido\s*:/", "/factura/", r"/\S/"], "Leído: Factura");
         assert_eq!(hits.len(), 3, "{hits:?}");
+    }
+
+    #[test]
+    fn a_gated_regex_finds_its_leftmost_match_past_literals_where_it_fails() {
+        let hits = scan(
+            &[r"/\bmeine (\S+ ){0,2}bewertung/"],
+            "Meine Katze schläft den ganzen Tag, aber meine alte Bewertung ist weg; meine Bewertung",
+        );
+        let matched: Vec<&str> = hits.iter().map(|(_, text)| text.as_str()).collect();
+        assert_eq!(matched, ["meine alte Bewertung"]);
+        // The literal inside a longer word is no place to start (look-behind sees the text before).
+        assert!(scan(&[r"/\bmeine bewertung/"], "keinemeine bewertung").is_empty());
     }
 
     #[test]
