@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous;
-use aho_corasick::{AhoCorasick, Anchored, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, Anchored, MatchKind};
 use regex_automata::meta;
 
 use crate::rules::{Field, FieldSet, Term, limits};
@@ -161,6 +161,7 @@ impl Scanner {
             }
             let matcher = Matcher::new(&terms, &key)?;
             memory += matcher.literals.as_ref().map_or(0, |t| t.memory_usage());
+            memory += matcher.gate.as_ref().map_or(0, |(g, _)| g.memory_usage());
             if memory > limits::MAX_AUTOMATON_BYTES {
                 return Err(CompileError::TooLarge(memory));
             }
@@ -253,9 +254,23 @@ impl Scanner {
             // Every literal term starts at a word boundary: the automaton is walked from each
             // word start only (anchored), so a letter inside a word costs one check, not a walk.
             let mut after_word_char = false;
-            'starts: for (start, c) in text.char_indices() {
+            let mut next = 0;
+            'starts: while next < bytes.len() {
+                let start = next;
+                // ASCII (most of any folded text) without decoding a char.
+                let word_char = match bytes[start] {
+                    b if b.is_ascii() => {
+                        next += 1;
+                        b.is_ascii_alphanumeric()
+                    }
+                    _ => {
+                        let c = text[start..].chars().next().expect("a char starts here");
+                        next += c.len_utf8();
+                        c.is_alphanumeric()
+                    }
+                };
                 let boundary = !after_word_char;
-                after_word_char = c.is_alphanumeric();
+                after_word_char = word_char;
                 if !boundary {
                     continue;
                 }
@@ -377,9 +392,12 @@ impl Matcher {
         let gate = if gate_literals.is_empty() {
             None
         } else {
+            // A DFA: the gate is searched overlapping over every text, where a DFA's one
+            // lookup per byte beats an NFA's transitions, and its literals are few and short.
             Some((
                 AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
                     .build(&gate_literals)?,
                 gated,
             ))
