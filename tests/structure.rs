@@ -1,5 +1,6 @@
 //! Message structure with the default ruleset, in all seven languages: a negated or settled
-//! topic is not evidence, the request decides, and a reply subject is thread context.
+//! topic is not evidence, the request decides, a reply subject is thread context, and what
+//! precedes a turn to the real request is preamble.
 
 use triage::engine::structure::Context;
 use triage::{Engine, Message, RuleSet, Ticket};
@@ -133,5 +134,52 @@ fn a_reply_subject_is_thread_context_in_every_language() {
         assert_eq!(d.verdict.queue, "technical_success", "{subject}");
         let fresh = engine.detailed("t", &message(&subject[subject.find(':').unwrap() + 1..], &m.body));
         assert!(!fresh.reply_subject, "{subject}");
+    }
+}
+
+#[test]
+fn what_precedes_a_turn_to_the_real_request_is_preamble_in_every_language() {
+    let engine = engine();
+    for (subject, body, topic) in [
+        (
+            "Re: Invoice 2024-1187",
+            "Thanks, the invoice arrived. Different thing though: how do I reset the password of our member area?",
+            "invoice",
+        ),
+        (
+            "AW: Rechnung 2024-1187",
+            "Danke, die Rechnung ist angekommen. Andere Sache: wie setze ich das Passwort für unseren Mitgliederbereich zurück?",
+            "Rechnung",
+        ),
+        (
+            "RE: Factura 2024-1187",
+            "Gracias, la factura ya llegó. Otra cosa: ¿cómo cambio la contraseña del área de miembros?",
+            "factura",
+        ),
+        (
+            "RE: Facture 2024-1187",
+            "Merci, la facture est arrivée. Autre chose : comment réinitialiser le mot de passe de notre espace membre ?",
+            "facture",
+        ),
+        (
+            "R: Fattura 2024-1187",
+            "Grazie, la fattura è arrivata. Un'altra cosa: come reimposto la password dell'area riservata?",
+            "fattura",
+        ),
+        (
+            "Antw: Factuur 2024-1187",
+            "Bedankt, de factuur is binnen. Iets anders: hoe reset ik het wachtwoord van ons ledengedeelte?",
+            "factuur",
+        ),
+        (
+            "Odp: Faktura 2024-1187",
+            "Dziękuję, faktura dotarła. Inna sprawa: jak zresetować hasło do panelu?",
+            "faktura",
+        ),
+    ] {
+        let m = message(subject, body);
+        assert_eq!(context_of(&engine, &m, topic), Context::Preamble, "{body}");
+        let verdict = engine.classify("t", &m);
+        assert_eq!(verdict.queue, "customer_success", "{body}: {:?}", verdict.hits);
     }
 }

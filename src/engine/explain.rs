@@ -129,7 +129,7 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
     out
 }
 
-/// Lists the request sentences and negated scopes of one field.
+/// Lists the request sentences, negated scopes and preamble of one field.
 fn describe(out: &mut String, name: &str, text: &str, spans: &Spans) {
     let quote = |&(s, e): &(usize, usize)| text.get(s..e).unwrap_or_default().trim().replace('\n', " ");
     for r in &spans.requests {
@@ -137,6 +137,9 @@ fn describe(out: &mut String, name: &str, text: &str, spans: &Spans) {
     }
     for n in &spans.negated {
         let _ = writeln!(out, "  negated or settled ({name}): «{}»", quote(n));
+    }
+    for p in &spans.preamble {
+        let _ = writeln!(out, "  preamble before the real request ({name}): «{}»", quote(p));
     }
 }
 
@@ -262,6 +265,21 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("signals: prospect"), "{text}");
+    }
+
+    #[test]
+    fn the_explanation_shows_the_preamble_before_a_turn_to_the_real_request() {
+        let engine = Engine::new(RuleSet::builtin()).unwrap();
+        let message = Message::from_ticket(&Ticket {
+            subject: "Re: Invoice".into(),
+            body: "Thanks, the invoice arrived. Different thing though: how do I add a user?".into(),
+            ..Ticket::default()
+        });
+        let text = explain(engine.ruleset(), &message, &engine.detailed("z", &message));
+        assert!(
+            text.contains("preamble before the real request (body): «Thanks, the invoice arrived.»"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -128,6 +128,8 @@ pub enum SpanKind {
     Request,
     /// A negated or settled scope: terms in it are no evidence (or counter-evidence).
     Negated,
+    /// The preamble before a turn to the real request: terms in it count less.
+    Preamble,
 }
 
 /// A named item of the ruleset and where it is written.
@@ -179,6 +181,7 @@ impl Explanation {
             let kinds = [
                 (SpanKind::Request, &of.requests),
                 (SpanKind::Negated, &of.negated),
+                (SpanKind::Preamble, &of.preamble),
             ];
             for (kind, ranges) in kinds {
                 spans.extend(ranges.iter().map(|&(start, end)| Span {

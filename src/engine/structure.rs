@@ -12,6 +12,10 @@
 //!   "no es") opens a scope to the end of its clause, a settled cue ("already paid", "bereits
 //!   erledigt") closes one from the start of its clause; a term in such a scope is not
 //!   evidence (or counter-evidence, where the rule says `negated = "counter"`).
+//! - **A turn to the real request.** A shift cue ("different thing though", "meine eigentliche
+//!   Frage", "os escribo por otra cosa", "waar het wel om gaat") ends the preamble: a term
+//!   before the last one in the new text (thanks for the last answer, what was settled, the
+//!   thread's topic) counts [`PREAMBLE_FACTOR`] of the same term after it.
 //!
 //! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
 //! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …).
@@ -28,11 +32,18 @@ pub const REPLY_SUBJECT_WEIGHT: f64 = 0.5;
 /// How much more a term counts in a request sentence than in narrative text.
 pub const REQUEST_FACTOR: f64 = 1.5;
 
-/// Where a term stands, as far as its worth is concerned.
+/// What a term before a turn to the real request counts, as a share of the same term in
+/// narrative text: as much as a reply subject does against a fresh one (both are the thread's
+/// topic rather than the question).
+pub const PREAMBLE_FACTOR: f64 = REPLY_SUBJECT_WEIGHT;
+
+/// Where a term stands, as far as its worth is concerned (ordered from least to most worth).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Context {
     /// In a negated or settled scope.
     Negated,
+    /// Before a turn to the real request (a shift cue).
+    Preamble,
     /// Anywhere else.
     #[default]
     Plain,
@@ -45,6 +56,7 @@ impl Context {
     pub fn factor(self) -> f64 {
         match self {
             Context::Negated => 0.0,
+            Context::Preamble => PREAMBLE_FACTOR,
             Context::Plain => 1.0,
             Context::Request => REQUEST_FACTOR,
         }
@@ -96,14 +108,19 @@ pub struct Spans {
     pub requests: Vec<(usize, usize)>,
     /// Negated or settled scopes (byte ranges).
     pub negated: Vec<(usize, usize)>,
+    /// The preamble: from the start of the text to its last shift cue (at most one range).
+    pub preamble: Vec<(usize, usize)>,
 }
 
 impl Spans {
-    /// The context of a term at `start..end`: a negated scope wins over a request sentence.
+    /// The context of a term at `start..end`: a negated scope wins over the preamble, and the
+    /// preamble over a request sentence.
     pub fn context(&self, start: usize, end: usize) -> Context {
         let inside = |spans: &[(usize, usize)]| spans.iter().any(|&(s, e)| start >= s && end <= e);
         if inside(&self.negated) {
             Context::Negated
+        } else if inside(&self.preamble) {
+            Context::Preamble
         } else if inside(&self.requests) {
             Context::Request
         } else {
@@ -125,7 +142,19 @@ impl Spans {
                 spans.requests.push((s, e));
             }
         }
-        for c in cues.iter().filter(|c| c.kind != CueKind::Request) {
+        if let Some(last) = cues
+            .iter()
+            .filter(|c| c.kind == CueKind::Shift)
+            .map(|c| c.start)
+            .max()
+            && last > 0
+        {
+            spans.preamble.push((0, last));
+        }
+        for c in cues
+            .iter()
+            .filter(|c| matches!(c.kind, CueKind::Negation | CueKind::Settled))
+        {
             let (clause_start, clause_end) = clause_around(text, c.start, c.end);
             match c.scope {
                 Scope::After => spans.negated.push((c.start, clause_end)),
@@ -355,6 +384,39 @@ mod tests {
         };
         assert_eq!(at("cancellation"), Context::Negated);
         assert_eq!(at("bank account"), Context::Plain);
+    }
+
+    #[test]
+    fn terms_before_the_last_shift_cue_are_preamble_and_a_negated_scope_stays_negated() {
+        let text = "Danke, die Rechnung ist da, die Mahnung nicht mehr. Andere Sache: wie ändere ich \
+                    das Passwort? Und noch etwas: können Sie die Rechnung auch per Post schicken?";
+        let spans = Spans::of(
+            text,
+            &[
+                cue(text, "Andere Sache", CueKind::Shift, Scope::Before),
+                cue(text, "noch etwas", CueKind::Shift, Scope::Before),
+                cue(text, "nicht mehr", CueKind::Settled, Scope::Before),
+                cue(text, "können Sie", CueKind::Request, Scope::After),
+            ],
+        );
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("Rechnung"), Context::Preamble);
+        assert_eq!(at("Mahnung"), Context::Negated);
+        // Before the last shift, even a question is preamble.
+        assert_eq!(at("Passwort"), Context::Preamble);
+        let last = text.rfind("Rechnung").unwrap();
+        assert_eq!(spans.context(last, last + "Rechnung".len()), Context::Request);
+        assert!(Context::Preamble.factor() < Context::Plain.factor());
+    }
+
+    #[test]
+    fn a_shift_cue_at_the_start_leaves_no_preamble() {
+        let text = "Andere Sache: die Rechnung bitte per Post.";
+        let spans = Spans::of(text, &[cue(text, "Andere Sache", CueKind::Shift, Scope::Before)]);
+        assert!(spans.preamble.is_empty());
     }
 
     #[test]

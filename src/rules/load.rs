@@ -841,20 +841,30 @@ impl Builder {
             "request" => CueKind::Request,
             "negation" => CueKind::Negation,
             "settled" => CueKind::Settled,
+            "shift" => CueKind::Shift,
             other => {
                 let at = self.at(file, spec.kind.span());
                 self.problem(
                     Some(at),
-                    format!("kind = `{other}`: expected `request`, `negation` or `settled`"),
+                    format!("kind = `{other}`: expected `request`, `negation`, `settled` or `shift`"),
                 );
                 CueKind::Request
             }
         };
         let scope = match spec.scope.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
             Option::None => match kind {
-                CueKind::Settled => Scope::Before,
+                CueKind::Settled | CueKind::Shift => Scope::Before,
                 _ => Scope::After,
             },
+            // A shift's preamble is always the text before it.
+            Some((given, span)) if kind == CueKind::Shift && given != "before" => {
+                let at = self.at(file, span);
+                self.problem(
+                    Some(at),
+                    format!("scope = `{given}`: a `shift` cue's scope is `before` (the text before it)"),
+                );
+                Scope::Before
+            }
             Some(("after", _)) => Scope::After,
             Some(("before", _)) => Scope::Before,
             Some((other, span)) => {
@@ -1124,6 +1134,25 @@ mod tests {
         assert!(has("r.toml:17:", "share 2 is outside"), "{p:?}");
         assert!(p.iter().any(|m| m.contains("make a cycle")), "{p:?}");
         assert!(has("r.toml:20:", "kind = `maybe`"), "{p:?}");
+    }
+
+    #[test]
+    fn a_shift_cue_loads_with_its_preamble_before_it_and_refuses_another_scope() {
+        let rules = "[[rule]]\nid = \"a.x\"\nqueue = \"a\"\nany = [\"x\"]\n\
+                     [[cue]]\nid = \"turn\"\nkind = \"shift\"\nterms = [\"another thing\"]\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", rules)]).unwrap();
+        assert_eq!(
+            (rs.cues[0].kind, rs.cues[0].scope),
+            (CueKind::Shift, Scope::Before)
+        );
+        let wrong =
+            "[[cue]]\nid = \"turn\"\nkind = \"shift\"\nscope = \"after\"\nterms = [\"another thing\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", wrong)]);
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:4:") && m.contains("a `shift` cue's scope is `before`")),
+            "{p:?}"
+        );
     }
 
     #[test]

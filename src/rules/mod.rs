@@ -160,6 +160,9 @@ pub enum CueKind {
     Negation,
     /// A settled scope: "already paid", "bereits erledigt", "ya resuelto".
     Settled,
+    /// The new text turns to its real request here ("different thing though", "meine
+    /// eigentliche Frage", "os escribo por otra cosa"): what stands before it is preamble.
+    Shift,
 }
 
 /// Which side of a negation or settled cue its scope lies on, up to the clause boundary.

@@ -201,6 +201,7 @@
       ...queues.map((q) => el('span', {}, el('span', { class: 'sample ' + queueClass(q) }, q))),
       el('span', {}, el('span', { class: 'req first' }, 'request sentence')),
       el('span', {}, el('span', { class: 'neg first' }, 'negated or settled')),
+      el('span', {}, el('span', { class: 'pre first' }, 'preamble (counts half)')),
       el('span', {}, el('span', { class: 'sample zone-quoted' }, 'quoted history'), el('span', { class: 'sample zone-signature' }, 'signature')),
     );
   }
@@ -209,6 +210,10 @@
    * The text with its evidence and spans marked. Positions are UTF-8 byte offsets, so the
    * text is cut as bytes at every boundary and each piece decoded.
    */
+  /** The class and the label of each kind of span the engine reports. */
+  const SPAN_CLASS = { request: 'req', negated: 'neg', preamble: 'pre' };
+  const SPAN_LABEL = { request: 'request', negated: 'negated or settled', preamble: 'preamble before the real request' };
+
   function highlight(text, evidence, spans) {
     const bytes = encoder.encode(text);
     const cuts = new Set([0, bytes.length]);
@@ -225,9 +230,9 @@
       const covering = (item) => item.start <= a && b <= item.end;
       const hits = evidence.filter(covering).sort((x, y) => Math.abs(y.weight) - Math.abs(x.weight));
       const classes = [];
-      for (const kind of ['request', 'negated']) {
+      for (const kind of ['request', 'negated', 'preamble']) {
         const span = spans.find((s) => s.kind === kind && covering(s));
-        if (span) classes.push((kind === 'request' ? 'req' : 'neg') + (span.start === a ? ' first' : ''));
+        if (span) classes.push(SPAN_CLASS[kind] + (span.start === a ? ' first' : ''));
       }
       if (hits.length) {
         const main = hits[0];
@@ -278,8 +283,8 @@
     const items = [];
     if (ex.reply_subject) items.push(el('li', {}, 'The subject is a reply or forward: thread context, counted 0.5 instead of 1.5.'));
     for (const s of ex.spans) {
-      const label = s.kind === 'request' ? 'request (' + s.field + ')' : 'negated or settled (' + s.field + ')';
-      items.push(el('li', {}, el('span', { class: s.kind === 'request' ? 'req' : 'neg' }, label), ': «' + text(s.field, s) + '»'));
+      const label = SPAN_LABEL[s.kind] + ' (' + s.field + ')';
+      items.push(el('li', {}, el('span', { class: SPAN_CLASS[s.kind] }, label), ': «' + text(s.field, s) + '»'));
     }
     items.push(el('li', {}, 'signals: ', ex.signals.length
       ? ex.signals.map((s, i) => [i ? ', ' : '', el('a', { href: '#signal=' + encodeURIComponent(s.id) }, s.id)])

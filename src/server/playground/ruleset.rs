@@ -250,6 +250,7 @@ impl View {
                         crate::rules::CueKind::Request => "request",
                         crate::rules::CueKind::Negation => "negation",
                         crate::rules::CueKind::Settled => "settled",
+                        crate::rules::CueKind::Shift => "shift",
                     },
                     scope: match c.scope {
                         Scope::After => "after",
