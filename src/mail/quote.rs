@@ -486,11 +486,19 @@ thread_local! {
     static FOLDED: std::cell::RefCell<Folded> = std::cell::RefCell::default();
 }
 
+/// A buffer grown past this (by a huge line) is given back after use rather than kept for the
+/// life of the thread.
+const KEEP_FOLDED_BYTES: usize = 64 * 1024;
+
 /// Calls `f` with `line` folded.
 fn with_folded<T>(line: &str, f: impl FnOnce(&str) -> T) -> T {
     FOLDED.with_borrow_mut(|folded| {
         fold_into(line, folded);
-        f(&folded.text)
+        let result = f(&folded.text);
+        if folded.text.capacity() > KEEP_FOLDED_BYTES {
+            *folded = Folded::default();
+        }
+        result
     })
 }
 
