@@ -147,7 +147,7 @@ impl Spans {
             .filter(|c| c.kind == CueKind::Shift)
             .map(|c| c.start)
             .max()
-            && last > 0
+            && text.get(..last).is_some_and(|before| !before.trim().is_empty())
         {
             spans.preamble.push((0, last));
         }
@@ -414,9 +414,13 @@ mod tests {
 
     #[test]
     fn a_shift_cue_at_the_start_leaves_no_preamble() {
-        let text = "Andere Sache: die Rechnung bitte per Post.";
-        let spans = Spans::of(text, &[cue(text, "Andere Sache", CueKind::Shift, Scope::Before)]);
-        assert!(spans.preamble.is_empty());
+        for text in [
+            "Andere Sache: die Rechnung bitte per Post.",
+            "\n \nAndere Sache: die Rechnung.",
+        ] {
+            let spans = Spans::of(text, &[cue(text, "Andere Sache", CueKind::Shift, Scope::Before)]);
+            assert!(spans.preamble.is_empty(), "{text:?}");
+        }
     }
 
     #[test]
