@@ -19,6 +19,8 @@
 //! - and, for a rule with `frequency = "log"`, `1 + ln n` for the `n` occurrences of its terms
 //!   (see [`Frequency::Log`]).
 
+use std::ops::ControlFlow;
+
 pub mod explain;
 pub mod explanation;
 pub mod matcher;
@@ -28,8 +30,6 @@ pub mod structure;
 pub use matcher::CompileError;
 use matcher::{Reader, Scanner, TermHit};
 use structure::{Context, CueHit, Spans};
-
-use std::ops::ControlFlow;
 
 use crate::cancel::{Cancel, Cancelled};
 use crate::intake::{Input, intake};
