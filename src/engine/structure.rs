@@ -1,10 +1,10 @@
 //! Message structure as evidence: where in the message a term stands changes what it is worth.
 //!
 //! - **Reply subjects.** A subject that starts with a reply or forward prefix (`Re:`, `AW:`,
-//!   `RV:`, `R:`, `Odp:`, `Antw:`, `SV:`, `Fwd:`, `WG:`, `TR:`, … in the seven languages and the
-//!   common international ones) or carries a ticket tag (`[#48213]`, `[Ticket#2024…]`) names
-//!   the thread, not the new question: its terms count [`REPLY_SUBJECT_WEIGHT`] instead of the
-//!   fresh subject's 1.5.
+//!   `RV:`, `R:`, `I:`, `Odp:`, `Antw:`, `SV:`, `Fwd:`, `WG:`, `TR:`, … in the seven languages
+//!   and the common international ones) or carries a ticket tag (`[#48213]`, `[Ticket#2024…]`)
+//!   names the thread, not the new question: its terms count [`REPLY_SUBJECT_WEIGHT`] instead of
+//!   the fresh subject's 1.5.
 //! - **The request.** Sentences that ask or direct (a question mark, or a request cue of the
 //!   ruleset such as "could you", "bitte", "¿podrían", "pourriez-vous") are the request; a term
 //!   there counts [`REQUEST_FACTOR`] times the same term in narrative text.
@@ -68,7 +68,7 @@ impl Context {
 /// Thunderbird, Apple Mail localisations) and the international ones of RFC 5322 §3.6.5.
 static REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:(?:re|aw|antw|antwort|wg|fw|fwd|rv|r|rif|res|ref|tr|sv|vs|odp|odp\.|pd|enc|doorst|réf|rép|rép\.)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{0,40}#\s*[\w.-]{2,30}\]\s*|\(\s*(?:ticket|case|caso|fall|dossier|pratica|zaak|zgłoszenie)[^)]{0,30}\)\s*)+",
+        r"(?i)^\s*(?:(?:re|aw|antw|antwort|wg|fw|fwd|rv|r|i|rif|res|ref|tr|sv|vs|odp|odp\.|pd|enc|doorst|réf|rép|rép\.)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{0,40}#\s*[\w.-]{2,30}\]\s*|\(\s*(?:ticket|case|caso|fall|dossier|pratica|zaak|zgłoszenie)[^)]{0,30}\)\s*)+",
     )
     .expect("reply prefix regex")
 });
@@ -315,6 +315,9 @@ mod tests {
             "AW: AW: Ihre Rechnung",
             "RV: Factura duplicada",
             "R: Fattura di marzo",
+            "I: Fattura di marzo",
+            "PD: Faktura",
+            "Doorst: Factuur",
             "Odp: Faktura",
             "Antw: Factuur",
             "TR: Facture",
@@ -327,6 +330,18 @@ mod tests {
             "Re: [Ticket#2024111310000123] Rechnung",
         ] {
             assert!(is_reply_subject(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn a_subject_that_only_starts_like_a_prefix_is_a_fresh_subject() {
+        for s in [
+            "I need a copy of the invoice",
+            "Rechnung: Frage",
+            "Reclamación: pedido 12",
+            "Iscrizione",
+        ] {
+            assert!(!is_reply_subject(s), "{s}");
         }
     }
 
