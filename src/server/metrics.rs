@@ -26,7 +26,7 @@ struct Series {
     confidence: Histogram,
     /// `triage_classifications_total`, by queue, outcome and interface.
     outcomes: Handles<Counter>,
-    /// `triage_classify_seconds`, by interface.
+    /// `triage_classify_seconds`, by interface (its `rpc` label).
     latency: Handles<Histogram>,
     /// `triage_rule_hits_total`, by rule id.
     rule_hits: Handles<Counter>,
