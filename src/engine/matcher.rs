@@ -3,7 +3,9 @@
 //! read it and no others, whatever the number of rules.
 //!
 //! Words, phrases and prefixes are found by one Aho-Corasick automaton per set; each regex term
-//! is its own regex, run only in the fields that read it. (One multi-pattern regex reporting
+//! is its own regex, run only in the fields that read it, from the places where one of the
+//! literals that start all its matches occurs (found by the same walk when the regex starts
+//! at a word, by a small automaton of its own otherwise). (One multi-pattern regex reporting
 //! every match kind spent most of a classification building lazy-DFA states: a 64-pattern
 //! overlapping automaton never stays warm, while each single regex's does, and most get a
 //! literal prefilter.)
@@ -95,6 +97,11 @@ struct Matcher {
     literals: Option<contiguous::NFA>,
     /// For each literal pattern: the word term using it, and the prefix term using it.
     literal_terms: Vec<(Option<u32>, Option<u32>)>,
+    /// For each literal pattern: the regex terms that start at a word with it (see
+    /// [`word_start_literals`]), tried where the trie walk finds it.
+    literal_regexes: Vec<Vec<u32>>,
+    /// Whether any pattern has regexes in `literal_regexes`.
+    word_regexes: bool,
     /// The regex terms of the set that run on every text: no literal starts all their matches.
     ungated: Vec<u32>,
     /// The other regex terms, behind a gate: the literals that every match of one of them
@@ -245,6 +252,8 @@ impl Scanner {
         hits: &mut Vec<TermHit>,
     ) {
         let limit = hits.len() + MAX_HITS_PER_FIELD;
+        // Where each gated regex may start: (regex term, byte offset in the folded text).
+        let mut starts: Vec<(u32, usize)> = Vec::new();
         if let Some(trie) = &matcher.literals {
             let text = folded.text.as_str();
             let bytes = text.as_bytes();
@@ -253,25 +262,31 @@ impl Scanner {
                 .expect("an NFA supports anchored searches");
             // Every literal term starts at a word boundary: the automaton is walked from each
             // word start only (anchored), so a letter inside a word costs one check, not a walk.
+            // The regexes behind word-start literals start at an ASCII word boundary (their
+            // `\b`), which a letter after a non-Latin one also is: the walk starts there too.
             let mut after_word_char = false;
+            let mut after_ascii_word = false;
+            let mut full = false;
             let mut next = 0;
-            'starts: while next < bytes.len() {
+            while next < bytes.len() {
                 let start = next;
                 // ASCII (most of any folded text) without decoding a char.
-                let word_char = match bytes[start] {
+                let (word_char, ascii_word) = match bytes[start] {
                     b if b.is_ascii() => {
                         next += 1;
-                        b.is_ascii_alphanumeric()
+                        (b.is_ascii_alphanumeric(), b.is_ascii_alphanumeric() || b == b'_')
                     }
                     _ => {
                         let c = text[start..].chars().next().expect("a char starts here");
                         next += c.len_utf8();
-                        c.is_alphanumeric()
+                        (c.is_alphanumeric(), false)
                     }
                 };
-                let boundary = !after_word_char;
+                let boundary = !after_word_char && !full;
+                let regex_start = matcher.word_regexes && ascii_word && !after_ascii_word;
                 after_word_char = word_char;
-                if !boundary {
+                after_ascii_word = ascii_word;
+                if !boundary && !regex_start {
                     continue;
                 }
                 let mut sid = root;
@@ -294,10 +309,19 @@ impl Scanner {
                         if end - trie.pattern_len(pattern) != start {
                             continue;
                         }
-                        if hits.len() >= limit {
-                            break 'starts;
+                        let pattern = pattern.as_usize();
+                        if regex_start {
+                            starts.extend(matcher.literal_regexes[pattern].iter().map(|&r| (r, start)));
                         }
-                        let (word, prefix) = matcher.literal_terms[pattern.as_usize()];
+                        if !boundary {
+                            continue;
+                        }
+                        if hits.len() >= limit {
+                            // Enough term hits; the walk goes on for the regexes' starts.
+                            full = true;
+                            continue;
+                        }
+                        let (word, prefix) = matcher.literal_terms[pattern];
                         if let Some(w) = word
                             && boundary_after(text, end)
                         {
@@ -319,14 +343,16 @@ impl Scanner {
             }
         }
         if let Some((gate, gated)) = &matcher.gate {
+            starts.extend(
+                gate.find_overlapping_iter(text)
+                    .map(|m| (gated[m.pattern().as_usize()], m.start())),
+            );
+        }
+        if !starts.is_empty() {
             // Every match of a gated regex starts where one of its literals does: the regex is
             // tried anchored at those places only, first to last, and the first that matches is
             // its leftmost match. (A search from the first literal to the end of the text would
             // find the same match, scanning all the text after it.)
-            let mut starts: Vec<(u32, usize)> = gate
-                .find_overlapping_iter(text)
-                .map(|m| (gated[m.pattern().as_usize()], m.start()))
-                .collect();
             starts.sort_unstable();
             starts.dedup();
             let mut done = None;
@@ -353,24 +379,12 @@ impl Scanner {
 impl Matcher {
     /// Compiles the terms `ids` of `terms`.
     fn new(terms: &[Term], ids: &[u32]) -> Result<Matcher, CompileError> {
-        let mut patterns: Vec<&str> = Vec::new();
-        let mut literal_terms: Vec<(Option<u32>, Option<u32>)> = Vec::new();
-        let mut by_text = HashMap::new();
+        let mut table = LiteralTable::default();
         let mut regexes = Vec::new();
         for &id in ids {
-            let term = &terms[id as usize];
-            match term {
-                Term::Word(text) | Term::Prefix(text) => {
-                    let slot = *by_text.entry(text.as_str()).or_insert_with(|| {
-                        patterns.push(text.as_str());
-                        literal_terms.push((None, None));
-                        literal_terms.len() - 1
-                    });
-                    match term {
-                        Term::Word(_) => literal_terms[slot].0 = Some(id),
-                        _ => literal_terms[slot].1 = Some(id),
-                    }
-                }
+            match &terms[id as usize] {
+                Term::Word(text) => table.slot(text.as_bytes()).0 = Some(id),
+                Term::Prefix(text) => table.slot(text.as_bytes()).1 = Some(id),
                 Term::Regex(_) => regexes.push(id),
             }
         }
@@ -381,7 +395,14 @@ impl Matcher {
             let Term::Regex(pattern) = &terms[id as usize] else {
                 continue;
             };
-            match prefix_literals(&ascii_classes(pattern)) {
+            let pattern = ascii_classes(pattern);
+            if let Some(literals) = word_start_literals(&pattern) {
+                for literal in literals {
+                    table.slot(&literal).2.push(id);
+                }
+                continue;
+            }
+            match prefix_literals(&pattern) {
                 Some(literals) => {
                     gated.extend(std::iter::repeat_n(id, literals.len()));
                     gate_literals.extend(literals);
@@ -402,6 +423,11 @@ impl Matcher {
                 gated,
             ))
         };
+        let LiteralTable {
+            patterns,
+            terms: slots,
+            ..
+        } = table;
         let literals = if patterns.is_empty() {
             None
         } else {
@@ -417,13 +443,55 @@ impl Matcher {
             }
             Some(trie)
         };
+        let word_regexes = slots.iter().any(|(_, _, r)| !r.is_empty());
+        let (literal_terms, literal_regexes) = slots.into_iter().map(|(w, p, r)| ((w, p), r)).unzip();
         Ok(Matcher {
             literals,
             literal_terms,
+            literal_regexes,
+            word_regexes,
             ungated,
             gate,
         })
     }
+}
+
+/// The literal patterns of a matcher's trie, each once, with what uses it: the word term, the
+/// prefix term and the regex terms that start with it.
+#[derive(Default)]
+struct LiteralTable {
+    patterns: Vec<Vec<u8>>,
+    terms: Vec<(Option<u32>, Option<u32>, Vec<u32>)>,
+    by_text: HashMap<Vec<u8>, usize>,
+}
+
+impl LiteralTable {
+    /// The uses of pattern `text`, added if new.
+    fn slot(&mut self, text: &[u8]) -> &mut (Option<u32>, Option<u32>, Vec<u32>) {
+        let i = match self.by_text.get(text) {
+            Some(&i) => i,
+            None => {
+                self.patterns.push(text.to_vec());
+                self.terms.push((None, None, Vec::new()));
+                self.by_text.insert(text.to_vec(), self.terms.len() - 1);
+                self.terms.len() - 1
+            }
+        };
+        &mut self.terms[i]
+    }
+}
+
+/// The literals of a regex (after [`ascii_classes`]) that starts with `\b` and then one of
+/// them, each starting with an ASCII word character: every match starts at an ASCII word
+/// boundary, which the trie walk visits, so the literals join the trie and the regex needs no
+/// scan of its own. `None` for any other regex.
+fn word_start_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    if !pattern.starts_with(r"(?-u:\b)") {
+        return None;
+    }
+    let literals = prefix_literals(pattern)?;
+    let word = |l: &Vec<u8>| l.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+    literals.iter().all(word).then_some(literals)
 }
 
 /// Literals one of which starts every match of `pattern` (as regex-syntax extracts them for
@@ -552,6 +620,33 @@ mod tests {
         assert_eq!(matched, ["meine alte Bewertung"]);
         // The literal inside a longer word is no place to start (look-behind sees the text before).
         assert!(scan(&[r"/\bmeine bewertung/"], "keinemeine bewertung").is_empty());
+    }
+
+    #[test]
+    fn a_regex_starting_at_a_word_is_found_where_its_ascii_boundary_is() {
+        let regex = r"/\bmeine (\S+ ){0,2}bewertung/";
+        // A letter of another script is no ASCII word character: `\b` holds after it.
+        assert_eq!(scan(&[regex], "жmeine Bewertung").len(), 1);
+        // An underscore is one: no boundary, no match.
+        assert!(scan(&[regex], "_meine Bewertung").is_empty());
+    }
+
+    #[test]
+    fn a_literal_shared_by_a_word_and_a_regex_reports_both() {
+        let terms = ["meine", r"/\bmeine (\S+ ){0,2}bewertung/"];
+        let found: Vec<String> = scan(&terms, "meine Bewertung")
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(found, ["meine", terms[1]]);
+    }
+
+    #[test]
+    fn a_field_full_of_term_hits_still_has_its_regexes_found() {
+        let text = format!("{}meine Bewertung", "ja ".repeat(MAX_HITS_PER_FIELD + 10));
+        let hits = scan(&["ja", r"/\bmeine (\S+ ){0,2}bewertung/"], &text);
+        assert_eq!(hits.len(), MAX_HITS_PER_FIELD + 1);
+        assert_eq!(hits.last().map(|(_, m)| m.as_str()), Some("meine Bewertung"));
     }
 
     #[test]
