@@ -1,6 +1,6 @@
 //! Message structure with the default ruleset, in all seven languages: a negated or settled
-//! topic is not evidence, the request decides, a reply subject is thread context, and what
-//! precedes a turn to the real request is preamble.
+//! topic is not evidence, the request decides, a reply subject is thread context, what
+//! precedes a turn to the real request is preamble, and a side point counts half.
 
 use triage::engine::structure::Context;
 use triage::{Engine, Message, RuleSet, Ticket};
@@ -181,5 +181,71 @@ fn what_precedes_a_turn_to_the_real_request_is_preamble_in_every_language() {
         assert_eq!(context_of(&engine, &m, topic), Context::Preamble, "{body}");
         let verdict = engine.classify("t", &m);
         assert_eq!(verdict.queue, "customer_success", "{body}: {:?}", verdict.hits);
+    }
+}
+
+#[test]
+fn a_side_point_the_writer_calls_minor_counts_half_in_every_language() {
+    let engine = engine();
+    let technical = |m: &Message| {
+        let verdict = engine.classify("t", m);
+        let score = verdict
+            .ranking
+            .iter()
+            .find(|r| r.queue == "technical_success")
+            .map_or(0.0, |r| r.score);
+        (verdict.queue, score)
+    };
+    // (subject, the request and a side point, the writer's mark that it is minor, a term of it)
+    for (subject, plain, aside, term) in [
+        (
+            "Two questions",
+            "How do I add a second user to our member area? The trustbadge plugin does not show on mobile.",
+            ", no rush on that one.",
+            "plugin",
+        ),
+        (
+            "Zwei Fragen",
+            "Wie lege ich einen zweiten Benutzer im Händlerbereich an? Das Trustbadge-Plugin wird mobil nicht angezeigt.",
+            ", nicht dringend.",
+            "Plugin",
+        ),
+        (
+            "Dos preguntas",
+            "¿Cómo añado un segundo usuario en el área de miembros? El plugin del trustbadge no se ve en el móvil.",
+            ", sin prisa.",
+            "plugin",
+        ),
+        (
+            "Deux questions",
+            "Comment ajouter un deuxième utilisateur dans l'espace membre ? Le plugin du trustbadge ne s'affiche pas sur mobile.",
+            ", rien d'urgent.",
+            "plugin",
+        ),
+        (
+            "Due domande",
+            "Come aggiungo un secondo utente nell'area riservata? Il plugin del trustbadge non si vede su mobile.",
+            ", niente di urgente.",
+            "plugin",
+        ),
+        (
+            "Twee vragen",
+            "Hoe voeg ik een tweede gebruiker toe in de ledenomgeving? De trustbadge-plugin verschijnt niet op mobiel.",
+            ", geen haast.",
+            "plugin",
+        ),
+        (
+            "Dwa pytania",
+            "Jak dodać drugiego użytkownika w panelu sprzedawcy? Wtyczka trustbadge nie wyświetla się na telefonie.",
+            ", nic pilnego.",
+            "Wtyczka",
+        ),
+    ] {
+        let with_aside = message(subject, &format!("{}{aside}", plain.trim_end_matches('.')));
+        assert_eq!(context_of(&engine, &with_aside, term), Context::Aside, "{aside}");
+        let (queue, minor) = technical(&with_aside);
+        let (_, full) = technical(&message(subject, plain));
+        assert_eq!(queue, "customer_success", "{plain}{aside}");
+        assert!(minor < full, "{aside}: {minor} is not less than {full}");
     }
 }

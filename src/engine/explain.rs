@@ -129,7 +129,7 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
     out
 }
 
-/// Lists the request sentences, negated scopes and preamble of one field.
+/// Lists the request sentences, negated scopes, preamble and asides of one field.
 fn describe(out: &mut String, name: &str, text: &str, spans: &Spans) {
     let quote = |&(s, e): &(usize, usize)| text.get(s..e).unwrap_or_default().trim().replace('\n', " ");
     for r in &spans.requests {
@@ -140,6 +140,9 @@ fn describe(out: &mut String, name: &str, text: &str, spans: &Spans) {
     }
     for p in &spans.preamble {
         let _ = writeln!(out, "  preamble before the real request ({name}): «{}»", quote(p));
+    }
+    for a in &spans.asides {
+        let _ = writeln!(out, "  aside ({name}): «{}»", quote(a));
     }
 }
 
@@ -278,6 +281,21 @@ mod tests {
         let text = explain(engine.ruleset(), &message, &engine.detailed("z", &message));
         assert!(
             text.contains("preamble before the real request (body): «Thanks, the invoice arrived.»"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_explanation_shows_a_side_point() {
+        let engine = Engine::new(RuleSet::builtin()).unwrap();
+        let message = Message::from_ticket(&Ticket {
+            subject: "Access".into(),
+            body: "How do I add a user? The widget loads slowly, no rush.".into(),
+            ..Ticket::default()
+        });
+        let text = explain(engine.ruleset(), &message, &engine.detailed("z", &message));
+        assert!(
+            text.contains("aside (body): «The widget loads slowly, no rush.»"),
             "{text}"
         );
     }

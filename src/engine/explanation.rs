@@ -130,6 +130,8 @@ pub enum SpanKind {
     Negated,
     /// The preamble before a turn to the real request: terms in it count less.
     Preamble,
+    /// A sentence the writer marks as a side point: terms in it count less.
+    Aside,
 }
 
 /// A named item of the ruleset and where it is written.
@@ -182,6 +184,7 @@ impl Explanation {
                 (SpanKind::Request, &of.requests),
                 (SpanKind::Negated, &of.negated),
                 (SpanKind::Preamble, &of.preamble),
+                (SpanKind::Aside, &of.asides),
             ];
             for (kind, ranges) in kinds {
                 spans.extend(ranges.iter().map(|&(start, end)| Span {

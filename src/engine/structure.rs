@@ -16,6 +16,10 @@
 //!   Frage", "os escribo por otra cosa", "waar het wel om gaat") ends the preamble: a term
 //!   before the last one in the new text (thanks for the last answer, what was settled, the
 //!   thread's topic) counts [`PREAMBLE_FACTOR`] of the same term after it.
+//! - **Side points.** An aside cue ("nicht dringend", "no rush", "pour plus tard", "niente di
+//!   grave") marks its sentence as minor: a term there counts [`ASIDE_FACTOR`] of the same term
+//!   in narrative text, even when the sentence asks. A shift cue inside an aside opens no
+//!   preamble: the writer turned to a point they call minor themselves.
 //!
 //! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
 //! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …).
@@ -37,6 +41,10 @@ pub const REQUEST_FACTOR: f64 = 1.5;
 /// topic rather than the question).
 pub const PREAMBLE_FACTOR: f64 = REPLY_SUBJECT_WEIGHT;
 
+/// What a term in a sentence marked as a side point counts, as a share of the same term in
+/// narrative text: as much as the preamble, the other text that is not the request.
+pub const ASIDE_FACTOR: f64 = PREAMBLE_FACTOR;
+
 /// Where a term stands, as far as its worth is concerned (ordered from least to most worth).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub enum Context {
@@ -44,6 +52,8 @@ pub enum Context {
     Negated,
     /// Before a turn to the real request (a shift cue).
     Preamble,
+    /// In a sentence the writer marks as a side point (an aside cue).
+    Aside,
     /// Anywhere else.
     #[default]
     Plain,
@@ -57,6 +67,7 @@ impl Context {
         match self {
             Context::Negated => 0.0,
             Context::Preamble => PREAMBLE_FACTOR,
+            Context::Aside => ASIDE_FACTOR,
             Context::Plain => 1.0,
             Context::Request => REQUEST_FACTOR,
         }
@@ -110,17 +121,21 @@ pub struct Spans {
     pub negated: Vec<(usize, usize)>,
     /// The preamble: from the start of the text to its last shift cue (at most one range).
     pub preamble: Vec<(usize, usize)>,
+    /// Sentences marked as side points (byte ranges).
+    pub asides: Vec<(usize, usize)>,
 }
 
 impl Spans {
-    /// The context of a term at `start..end`: a negated scope wins over the preamble, and the
-    /// preamble over a request sentence.
+    /// The context of a term at `start..end`: a negated scope wins over the preamble, the
+    /// preamble over an aside, and an aside over a request sentence.
     pub fn context(&self, start: usize, end: usize) -> Context {
         let inside = |spans: &[(usize, usize)]| spans.iter().any(|&(s, e)| start >= s && end <= e);
         if inside(&self.negated) {
             Context::Negated
         } else if inside(&self.preamble) {
             Context::Preamble
+        } else if inside(&self.asides) {
+            Context::Aside
         } else if inside(&self.requests) {
             Context::Request
         } else {
@@ -141,10 +156,17 @@ impl Spans {
             if asks {
                 spans.requests.push((s, e));
             }
+            if cues
+                .iter()
+                .any(|c| c.kind == CueKind::Aside && c.start >= s && c.end <= e)
+            {
+                spans.asides.push((s, e));
+            }
         }
+        let in_aside = |c: &CueHit| spans.asides.iter().any(|&(s, e)| c.start >= s && c.end <= e);
         if let Some(last) = cues
             .iter()
-            .filter(|c| c.kind == CueKind::Shift)
+            .filter(|c| c.kind == CueKind::Shift && !in_aside(c))
             .map(|c| c.start)
             .max()
             && text.get(..last).is_some_and(|before| !before.trim().is_empty())
@@ -425,6 +447,30 @@ mod tests {
         let last = text.rfind("Rechnung").unwrap();
         assert_eq!(spans.context(last, last + "Rechnung".len()), Context::Request);
         assert!(Context::Preamble.factor() < Context::Plain.factor());
+    }
+
+    #[test]
+    fn an_aside_marks_its_whole_sentence_even_a_question_and_a_shift_inside_it_opens_no_preamble() {
+        let text = "Können Sie bitte die Bankverbindung ändern? Wo ich schon schreibe: das Widget lädt \
+                    langsam, nichts Schlimmes. Gibt es ein Plugin für Wix, nicht dringend?";
+        let spans = Spans::of(
+            text,
+            &[
+                cue(text, "Können Sie", CueKind::Request, Scope::After),
+                cue(text, "Wo ich schon schreibe", CueKind::Shift, Scope::Before),
+                cue(text, "nichts Schlimmes", CueKind::Aside, Scope::After),
+                cue(text, "nicht dringend", CueKind::Aside, Scope::After),
+            ],
+        );
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("Bankverbindung"), Context::Request);
+        assert_eq!(at("Widget"), Context::Aside);
+        assert_eq!(at("Plugin"), Context::Aside);
+        assert!(spans.preamble.is_empty());
+        assert!(Context::Aside.factor() < Context::Plain.factor());
     }
 
     #[test]

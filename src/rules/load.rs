@@ -842,11 +842,14 @@ impl Builder {
             "negation" => CueKind::Negation,
             "settled" => CueKind::Settled,
             "shift" => CueKind::Shift,
+            "aside" => CueKind::Aside,
             other => {
                 let at = self.at(file, spec.kind.span());
                 self.problem(
                     Some(at),
-                    format!("kind = `{other}`: expected `request`, `negation`, `settled` or `shift`"),
+                    format!(
+                        "kind = `{other}`: expected `request`, `negation`, `settled`, `shift` or `aside`"
+                    ),
                 );
                 CueKind::Request
             }
@@ -864,6 +867,15 @@ impl Builder {
                     format!("scope = `{given}`: a `shift` cue's scope is `before` (the text before it)"),
                 );
                 Scope::Before
+            }
+            // An aside is the sentence it stands in, on both sides of it.
+            Some((given, span)) if kind == CueKind::Aside => {
+                let at = self.at(file, span);
+                self.problem(
+                    Some(at),
+                    format!("scope = `{given}`: an `aside` cue's scope is its sentence; give no scope"),
+                );
+                Scope::After
             }
             Some(("after", _)) => Scope::After,
             Some(("before", _)) => Scope::Before,
@@ -1151,6 +1163,21 @@ mod tests {
         assert!(
             p.iter()
                 .any(|m| m.starts_with("r.toml:4:") && m.contains("a `shift` cue's scope is `before`")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn an_aside_cue_loads_and_refuses_a_scope() {
+        let rules = "[[rule]]\nid = \"a.x\"\nqueue = \"a\"\nany = [\"x\"]\n\
+                     [[cue]]\nid = \"minor\"\nkind = \"aside\"\nterms = [\"no rush\"]\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", rules)]).unwrap();
+        assert_eq!(rs.cues[0].kind, CueKind::Aside);
+        let wrong = "[[cue]]\nid = \"minor\"\nkind = \"aside\"\nscope = \"before\"\nterms = [\"no rush\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", wrong)]);
+        assert!(
+            p.iter()
+                .any(|m| m.starts_with("r.toml:4:") && m.contains("an `aside` cue's scope is its sentence")),
             "{p:?}"
         );
     }

@@ -163,6 +163,9 @@ pub enum CueKind {
     /// The new text turns to its real request here ("different thing though", "meine
     /// eigentliche Frage", "os escribo por otra cosa"): what stands before it is preamble.
     Shift,
+    /// The writer marks the sentence as a side point ("nicht dringend", "no rush", "pour plus
+    /// tard", "niente di grave"): its terms count less than the request's.
+    Aside,
 }
 
 /// Which side of a negation or settled cue its scope lies on, up to the clause boundary.

@@ -201,7 +201,7 @@
       ...queues.map((q) => el('span', {}, el('span', { class: 'sample ' + queueClass(q) }, q))),
       el('span', {}, el('span', { class: 'req first' }, 'request sentence')),
       el('span', {}, el('span', { class: 'neg first' }, 'negated or settled')),
-      el('span', {}, el('span', { class: 'pre first' }, 'preamble (counts half)')),
+      el('span', {}, el('span', { class: 'pre first' }, 'preamble or aside (counts half)')),
       el('span', {}, el('span', { class: 'sample zone-quoted' }, 'quoted history'), el('span', { class: 'sample zone-signature' }, 'signature')),
     );
   }
@@ -211,8 +211,8 @@
    * text is cut as bytes at every boundary and each piece decoded.
    */
   /** The class and the label of each kind of span the engine reports. */
-  const SPAN_CLASS = { request: 'req', negated: 'neg', preamble: 'pre' };
-  const SPAN_LABEL = { request: 'request', negated: 'negated or settled', preamble: 'preamble before the real request' };
+  const SPAN_CLASS = { request: 'req', negated: 'neg', preamble: 'pre', aside: 'pre' };
+  const SPAN_LABEL = { request: 'request', negated: 'negated or settled', preamble: 'preamble before the real request', aside: 'aside (a side point)' };
 
   function highlight(text, evidence, spans) {
     const bytes = encoder.encode(text);
@@ -230,7 +230,7 @@
       const covering = (item) => item.start <= a && b <= item.end;
       const hits = evidence.filter(covering).sort((x, y) => Math.abs(y.weight) - Math.abs(x.weight));
       const classes = [];
-      for (const kind of ['request', 'negated', 'preamble']) {
+      for (const kind of ['request', 'negated', 'preamble', 'aside']) {
         const span = spans.find((s) => s.kind === kind && covering(s));
         if (span) classes.push(SPAN_CLASS[kind] + (span.start === a ? ' first' : ''));
       }

@@ -251,6 +251,7 @@ impl View {
                         crate::rules::CueKind::Negation => "negation",
                         crate::rules::CueKind::Settled => "settled",
                         crate::rules::CueKind::Shift => "shift",
+                        crate::rules::CueKind::Aside => "aside",
                     },
                     scope: match c.scope {
                         Scope::After => "after",
