@@ -148,13 +148,13 @@ const MODEL_L2: f64 = 1.0;
 ///
 /// The weights are constrained to the direction the features mean (confidence never falls as
 /// the softmax or the margin grows or when the message is addressed to us, never rises with
-/// more strongly supported rivals, more evidence from the thread or more text the ruleset
-/// knows nothing of): a weight fitted against its direction, which only collinear features
+/// more strongly supported rivals, more evidence from the thread, more text the ruleset
+/// knows nothing of or an unknown standing of the writer): a weight fitted against its direction, which only collinear features
 /// produce, is fixed at 0 and the rest refitted.
 pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
     // Sign each weight must have: +1 non-negative, -1 non-positive, 0 free; in the order of
     // `INPUT_NAMES`.
-    const DIRECTION: [f64; INPUTS] = [0.0, 1.0, -1.0, -1.0, 1.0, -1.0];
+    const DIRECTION: [f64; INPUTS] = [0.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0];
     let mut free = [true; INPUTS];
     let mut model = fit_masked(samples, t, free);
     for _ in 0..INPUTS {

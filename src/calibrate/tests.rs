@@ -188,3 +188,30 @@ fn the_confidence_model_learns_that_mail_mostly_about_something_else_is_not_cert
     assert!(request > 0.9, "{request}");
     assert!(stranger < 0.5, "{stranger}");
 }
+
+#[test]
+fn the_confidence_model_learns_that_an_unknown_standing_is_less_certain() {
+    // Same scores throughout; a fifth of the verdicts whose standing is unknown are wrong (a
+    // prospect taken for a member), none of the others.
+    let samples: Vec<Sample> = (0..500)
+        .map(|i| {
+            let unknown = i % 2 == 0;
+            let wrong = unknown && i % 10 == 0;
+            Sample {
+                scores: vec![5.0, 0.0],
+                gold: if wrong { 1 } else { 0 },
+                chosen: 0,
+                features: crate::engine::score::Features {
+                    margin: 5.0,
+                    standing_unknown: if unknown { 1.0 } else { 0.0 },
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    let model = fit_model(&samples, 1.0);
+    assert!(model.weights[6] < 0.0, "standing_unknown {model:?}");
+    let known = samples[1].model_confidence(1.0, &model);
+    let unknown = samples[2].model_confidence(1.0, &model);
+    assert!(unknown < known, "{unknown} vs {known}");
+}

@@ -139,7 +139,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "# Written by `triage calibrate` from {} labelled records ({}).\n\
              # Temperature scaling fitted by maximum likelihood, then a logistic confidence model\n\
              # (margin, other strong queues, evidence from the thread, addressed to us, text the\n\
-             # ruleset knows nothing of); accuracy {accuracy:.4}.\n\
+             # ruleset knows nothing of, the writer's standing unknown); accuracy {accuracy:.4}.\n\
              # ECE before {:.4}; {}-fold cross-validated ECE after {:.4}.\n\
              [calibration]\ntemperature = {:.4}\nintercept = {:.4}\n",
             samples.len(),

@@ -102,7 +102,7 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
     let f = &detailed.features;
     let _ = writeln!(
         out,
-        "  confidence inputs: softmax {:.3}, margin {:.2}, other strong queues {}, evidence from the thread {:.0}%, {}, {:.0}% of the new text without evidence",
+        "  confidence inputs: softmax {:.3}, margin {:.2}, other strong queues {}, evidence from the thread {:.0}%, {}, {:.0}% of the new text without evidence{}",
         f.softmax,
         f.margin,
         f.strong_queues,
@@ -112,7 +112,12 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
         } else {
             "not addressed to us"
         },
-        f.unexplained * 100.0
+        f.unexplained * 100.0,
+        if f.standing_unknown > 0.0 {
+            ", the writer's standing unknown"
+        } else {
+            ""
+        }
     );
 
     let _ = writeln!(out);

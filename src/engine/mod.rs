@@ -59,6 +59,9 @@ pub struct Engine {
     /// The signal the confidence model reads as "addressed to us" ([`score::ADDRESSED_SIGNAL`]),
     /// by index into [`RuleSet::signals`].
     addressed: Option<usize>,
+    /// For each queue: the signals that move its evidence elsewhere and have an `unless`, with
+    /// the units that `unless` names (see [`score::Features::standing_unknown`]).
+    guards: Vec<Vec<(usize, Vec<u32>)>>,
 }
 
 /// A rule or a signal, compiled: its conditions' terms and references as engine ids.
@@ -222,6 +225,26 @@ impl Engine {
             .signals
             .iter()
             .position(|s| s.id == score::ADDRESSED_SIGNAL);
+        let mut guards = vec![Vec::new(); ruleset.queues.len()];
+        for (s, signal) in ruleset.signals.iter().enumerate() {
+            let unit = &units[ruleset.rules.len() + s];
+            let unless: Vec<u32> = signal
+                .conditions
+                .iter()
+                .zip(&unit.conditions)
+                .filter(|(c, _)| matches!(c, Condition::Unless(_)))
+                .flat_map(|(_, (_, refs))| refs.iter().copied())
+                .collect();
+            if unless.is_empty() {
+                continue;
+            }
+            for m in &signal.moves {
+                let of_queue: &mut Vec<(usize, Vec<u32>)> = &mut guards[m.from];
+                if !of_queue.iter().any(|(g, _)| *g == s) {
+                    of_queue.push((s, unless.clone()));
+                }
+            }
+        }
         Ok(Engine {
             ruleset,
             scanner,
@@ -230,6 +253,7 @@ impl Engine {
             triggers,
             cues,
             addressed,
+            guards,
         })
     }
 
@@ -353,6 +377,11 @@ impl Engine {
                 0.0
             },
             unexplained,
+            standing_unknown: if self.standing_unknown(chosen, &fired, &signals) {
+                1.0
+            } else {
+                0.0
+            },
         };
         let confidences = match &rs.calibration.model {
             None => softmax.clone(),
@@ -430,6 +459,19 @@ impl Engine {
             body,
             features,
         })
+    }
+
+    /// Whether a signal that could move queue `chosen`'s evidence elsewhere was kept neither
+    /// by firing nor by what its `unless` names (see [`score::Features::standing_unknown`]).
+    fn standing_unknown(&self, chosen: usize, fired: &[Fired], signals: &[usize]) -> bool {
+        let n_rules = self.ruleset.rules.len();
+        let unit_fired = |u: u32| match (u as usize).checked_sub(n_rules) {
+            None => fired.iter().any(|f| f.rule == u as usize),
+            Some(s) => signals.contains(&s),
+        };
+        self.guards[chosen]
+            .iter()
+            .any(|(s, unless)| !signals.contains(s) && !unless.iter().any(|&u| unit_fired(u)))
     }
 
     /// Runs every example of the ruleset.

@@ -37,13 +37,20 @@ pub struct Features {
     /// request is mostly about its topic; a newsletter or a list post that mentions "invoice"
     /// once is mostly about something else.
     pub unexplained: f64,
+    /// 1 when the writer's standing, which would decide, is unknown: some signal of the
+    /// ruleset moves the chosen queue's evidence elsewhere and is kept from firing by an
+    /// `unless` (the default ruleset's `prospect`, unless `member`), and neither it nor what
+    /// its `unless` names fired. A technical question from a writer who says neither that
+    /// they are a member nor that they are still choosing is sometimes a prospect's. 0
+    /// otherwise.
+    pub standing_unknown: f64,
 }
 
 /// The signal whose firing is the [`Features::addressed`] input of the confidence model.
 pub const ADDRESSED_SIGNAL: &str = "addressed";
 
 /// How many inputs the confidence model has.
-pub const INPUTS: usize = 6;
+pub const INPUTS: usize = 7;
 
 /// The inputs' names, as `[calibration]` keys, in the order of [`Features::inputs`].
 pub const INPUT_NAMES: [&str; INPUTS] = [
@@ -53,6 +60,7 @@ pub const INPUT_NAMES: [&str; INPUTS] = [
     "weak_share",
     "addressed",
     "unexplained",
+    "standing_unknown",
 ];
 
 impl Features {
@@ -67,6 +75,7 @@ impl Features {
             self.weak_share,
             self.addressed,
             self.unexplained,
+            self.standing_unknown,
         ]
     }
 }
@@ -75,13 +84,13 @@ impl Features {
 /// `triage calibrate` on labelled messages the rules were not written from:
 ///
 /// `confidence = σ(intercept + w · [logit(softmax), margin, strong_queues, weak_share,
-/// addressed, unexplained])`
+/// addressed, unexplained, standing_unknown])`
 ///
 /// Temperature scaling alone sees only the top score; this also sees how clear the margin is,
 /// whether several queues are strongly supported, whether the decisive evidence came from
-/// the thread rather than the new text, whether the message is addressed to us at all, and
-/// how much of it the ruleset has nothing to say about (Platt scaling with more than one
-/// input). Out-of-scope mail in the calibration data (spam, newsletters, strangers' mail)
+/// the thread rather than the new text, whether the message is addressed to us at all, how
+/// much of it the ruleset has nothing to say about, and whether the writer's standing, which
+/// could move the verdict, is unknown (Platt scaling with more than one input). Out-of-scope mail in the calibration data (spam, newsletters, strangers' mail)
 /// teaches it that scattered keywords in an unaddressed message are not certainty.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ConfidenceModel {

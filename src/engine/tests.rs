@@ -353,3 +353,42 @@ fn a_negated_occurrence_is_not_counted() {
     let with_negated = hardware_score(&log, "The printer is broken. This is not about the printer.");
     assert!((with_negated - plain).abs() < 1e-9, "{with_negated} vs {plain}");
 }
+
+#[test]
+fn the_standing_is_unknown_when_a_signal_that_could_move_the_verdict_was_kept_by_nothing() {
+    let extra = r#"
+[[signal]]
+id = "member"
+any = ["our membership"]
+
+[[signal]]
+id = "prospect"
+any = ["before we sign"]
+unless = ["member"]
+moves = [{ from = "tech", to = "general" }]
+"#;
+    let rs = RuleSet::from_sources(
+        Path::new("t"),
+        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
+    )
+    .unwrap();
+    let e = Engine::new(rs).unwrap();
+    let standing = |body: &str| features(&e, body).standing_unknown;
+    assert_eq!(standing("The plugin shows an error."), 1.0);
+    assert_eq!(
+        standing("The plugin in our membership shows an error."),
+        0.0,
+        "a member"
+    );
+    assert_eq!(
+        standing("Before we sign: does the plugin work?"),
+        0.0,
+        "a prospect"
+    );
+    assert_eq!(standing("The invoice is wrong."), 0.0, "no signal moves billing");
+    assert_eq!(
+        features(&engine(), "The plugin shows an error.").standing_unknown,
+        0.0,
+        "a ruleset without such a signal"
+    );
+}

@@ -378,6 +378,7 @@ impl Builder {
                             c.weak_share.unwrap_or(0.0),
                             c.addressed.unwrap_or(0.0),
                             c.unexplained.unwrap_or(0.0),
+                            c.standing_unknown.unwrap_or(0.0),
                         ],
                     });
                 self.calibration = Some(Calibration {

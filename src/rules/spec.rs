@@ -191,4 +191,5 @@ pub(crate) struct CalibrationSpec {
     pub weak_share: Option<f64>,
     pub addressed: Option<f64>,
     pub unexplained: Option<f64>,
+    pub standing_unknown: Option<f64>,
 }
