@@ -14,16 +14,75 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 pub struct Folded {
     /// The folded text: lower case, no accents, single spaces.
     pub text: String,
-    /// `origin[i]` is the original byte offset of folded byte `i`; one extra entry marks the end.
-    origin: Vec<u32>,
+    /// The map back to the original, as runs in folded order (see [`Run`]): one per stretch
+    /// copied byte for byte and one per folded non-ASCII character, so ASCII text costs a few
+    /// entries, not one per byte.
+    runs: Vec<Run>,
+    /// The original text's length: where the folded text's end maps to.
+    end: u32,
+}
+
+/// Folded bytes from `folded` on (up to the next run) came from `original + step × (i −
+/// folded)`: `step` 1 for bytes copied one to one, 0 for the bytes of one folded character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Run {
+    folded: u32,
+    original: u32,
+    step: u32,
 }
 
 impl Folded {
     /// The original byte range that produced the folded range `start..end`.
     pub fn original_range(&self, start: usize, end: usize) -> (usize, usize) {
-        let s = self.origin.get(start).copied().unwrap_or(0) as usize;
-        let e = self.origin.get(end).copied().unwrap_or(0) as usize;
+        let s = self.origin_of(start).unwrap_or(0) as usize;
+        let e = self.origin_of(end).unwrap_or(0) as usize;
         (s, e.max(s))
+    }
+
+    /// How many folded bytes came from the original before byte `original`: the length of the
+    /// folded text's prefix that folds the original's first `original` bytes (at a character
+    /// boundary), up to a space that folding would have trimmed.
+    pub fn folded_before(&self, original: usize) -> usize {
+        let original = original as u32;
+        let (mut lo, mut hi) = (0, self.text.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.origin_of(mid).is_some_and(|o| o < original) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+
+    /// The original byte offset of folded byte `i`; the original's end for `i` at the folded
+    /// text's end; `None` past it.
+    fn origin_of(&self, i: usize) -> Option<u32> {
+        if i >= self.text.len() {
+            return (i == self.text.len()).then_some(self.end);
+        }
+        let i = i as u32;
+        let r = self.runs[self.runs.partition_point(|r| r.folded <= i) - 1];
+        Some(r.original + r.step * (i - r.folded))
+    }
+
+    /// Notes that the folded bytes from `folded` on came from `original` on, one to one
+    /// (`linear`) or all from that one offset; a stretch that continues the last run (more
+    /// bytes copied in step, or more bytes of the same character) adds nothing.
+    fn map(&mut self, folded: usize, original: u32, linear: bool) {
+        let (folded, step) = (folded as u32, u32::from(linear));
+        if let Some(last) = self.runs.last()
+            && last.step == step
+            && last.original + step * (folded - last.folded) == original
+        {
+            return;
+        }
+        self.runs.push(Run {
+            folded,
+            original,
+            step,
+        });
     }
 }
 
@@ -41,11 +100,9 @@ pub fn fold(text: &str) -> Folded {
 /// (what the seven languages' accents are) come from a table built once by the general path
 /// ([`fold_char`]), so both give what the general path would.
 pub fn fold_into(text: &str, folded: &mut Folded) {
-    let Folded { text: out, origin } = folded;
-    out.clear();
-    origin.clear();
-    out.reserve(text.len());
-    origin.reserve(text.len() + 1);
+    folded.text.clear();
+    folded.runs.clear();
+    folded.text.reserve(text.len());
     let mut last_space = true; // leading whitespace is dropped
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -54,7 +111,7 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
         let offset = i as u32;
         if b.is_ascii() {
             if b.is_ascii_whitespace() || b.is_ascii_control() {
-                push_space(out, origin, &mut last_space, offset);
+                push_space(folded, &mut last_space, offset);
                 i += 1;
                 continue;
             }
@@ -63,10 +120,10 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
                 .iter()
                 .position(|b| !b.is_ascii() || b.is_ascii_whitespace() || b.is_ascii_control())
                 .map_or(bytes.len(), |n| i + n);
-            let start = out.len();
-            out.push_str(&text[i..end]);
-            out[start..].make_ascii_lowercase();
-            origin.extend(offset..end as u32);
+            let start = folded.text.len();
+            folded.map(start, offset, true);
+            folded.text.push_str(&text[i..end]);
+            folded.text[start..].make_ascii_lowercase();
             last_space = false;
             i = end;
             continue;
@@ -74,11 +131,10 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
         let c = text[i..].chars().next().expect("a char starts at every boundary");
         i += c.len_utf8();
         let mut apply = |piece: Piece| match piece {
-            Piece::Space => push_space(out, origin, &mut last_space, offset),
+            Piece::Space => push_space(folded, &mut last_space, offset),
             Piece::Char(f) => {
-                let before = out.len();
-                out.push(f);
-                origin.extend(std::iter::repeat_n(offset, out.len() - before));
+                folded.map(folded.text.len(), offset, false);
+                folded.text.push(f);
                 last_space = false;
             }
         };
@@ -87,11 +143,10 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
             None => fold_char(c, &mut apply),
         }
     }
-    if out.ends_with(' ') {
-        out.pop();
-        origin.pop();
+    if folded.text.ends_with(' ') {
+        folded.text.pop();
     }
-    origin.push(text.len() as u32);
+    folded.end = text.len() as u32;
 }
 
 /// What one character folds to, in order: a (collapsible) space or a character of output.
@@ -156,10 +211,10 @@ pub fn fold_term(term: &str) -> String {
     fold(term).text
 }
 
-fn push_space(out: &mut String, origin: &mut Vec<u32>, last_space: &mut bool, offset: u32) {
+fn push_space(folded: &mut Folded, last_space: &mut bool, offset: u32) {
     if !*last_space {
-        out.push(' ');
-        origin.push(offset);
+        folded.map(folded.text.len(), offset, true);
+        folded.text.push(' ');
         *last_space = true;
     }
 }
@@ -206,7 +261,13 @@ mod tests {
         for (offset, c) in text.char_indices() {
             let offset = offset as u32;
             let mut apply = |piece: Piece| match piece {
-                Piece::Space => push_space(&mut out, &mut origin, &mut last_space, offset),
+                Piece::Space => {
+                    if !last_space {
+                        out.push(' ');
+                        origin.push(offset);
+                        last_space = true;
+                    }
+                }
                 Piece::Char(f) => {
                     let before = out.len();
                     out.push(f);
@@ -241,7 +302,9 @@ mod tests {
         let folded = fold(&text);
         let (out, origin) = fold_by_the_general_path(&text);
         assert_eq!(folded.text, out);
-        assert_eq!(folded.origin, origin);
+        let mapped: Vec<u32> = (0..=out.len()).map(|i| folded.origin_of(i).unwrap()).collect();
+        assert_eq!(mapped, origin);
+        assert_eq!(folded.origin_of(out.len() + 1), None);
     }
 
     #[test]
@@ -288,6 +351,17 @@ mod tests {
         let start = folded.text.find("marz").unwrap();
         let (s, e) = folded.original_range(start, start + 4);
         assert_eq!(&original[s..e], "März");
+    }
+
+    #[test]
+    fn the_folded_prefix_of_an_original_prefix_is_its_fold() {
+        let text = "  Straße ÀB\u{00AD}c  ﬁle ŁÓDŹ end ";
+        let folded = fold(text);
+        for (cut, _) in text.char_indices().chain([(text.len(), ' ')]) {
+            let prefix = fold(&text[..cut]).text;
+            let end = folded.folded_before(cut);
+            assert_eq!(folded.text[..end].trim_end(), prefix, "cut at {cut}");
+        }
     }
 
     #[test]
