@@ -208,6 +208,16 @@ impl Scanner {
         }
     }
 
+    /// [`Scanner::scan`] of a field the caller has folded already (`folded` is
+    /// [`fold_into`] of `text`), so that the fold can serve more than the scan.
+    pub fn scan_folded_field(&self, field: Field, text: &str, folded: &Folded, hits: &mut Vec<TermHit>) {
+        if let Some(m) = self.by_field[field as usize]
+            && !text.is_empty()
+        {
+            self.scan_folded(&self.matchers[m], folded, field, 0, 0, hits);
+        }
+    }
+
     /// Appends the terms found in one header line (`name` in lower case) to `hits`: `header`
     /// is the line's index and `base` its offset in the header block, so that hits point into
     /// the whole block.

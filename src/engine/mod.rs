@@ -39,7 +39,7 @@ use crate::rules::condition::{Evidence, Outcome};
 use crate::rules::{
     Condition, CueKind, Expectation, Field, FieldSet, Frequency, Negated, RuleSet, Scope, Term,
 };
-use crate::text::lang;
+use crate::text::{Folded, fold_into, lang};
 use crate::verdict::{Hit, Rank, Verdict};
 
 /// A compiled, immutable ruleset: share it (`Arc<Engine>`) between threads.
@@ -300,9 +300,15 @@ impl Engine {
     /// [`Engine::detailed`], stopping with [`Cancelled`] soon after `cancel` is set.
     fn checked(&self, id: &str, message: &Message, cancel: &Cancel) -> Result<Detailed, Cancelled> {
         let prepared = prepare(message);
-        let language = language_of(message);
         let reply_subject = structure::is_reply_subject(&message.subject);
-        let mut hits = self.scan(&prepared, cancel)?;
+        let (mut hits, language) = TEXT_FOLDS.with_borrow_mut(|folds| {
+            let scanned = self.scan(&prepared, cancel, folds);
+            let language = scanned.is_ok().then(|| language_from(message, folds)).flatten();
+            if folds.iter().any(|f| f.text.capacity() > KEEP_FOLD_BYTES) {
+                *folds = Default::default();
+            }
+            scanned.map(|hits| (hits, language))
+        })?;
         // Before `contextualise` keeps one hit per term: every occurrence explains its sentence.
         let mut found: Vec<usize> = hits
             .iter()
@@ -495,12 +501,25 @@ impl Engine {
             .collect()
     }
 
-    fn scan(&self, prepared: &Prepared<'_>, cancel: &Cancel) -> Result<Vec<TermHit>, Cancelled> {
+    /// Scans every field; the subject, the new text and the quoted text are folded into
+    /// `folds` (in that order), where language detection reads them afterwards.
+    fn scan(
+        &self,
+        prepared: &Prepared<'_>,
+        cancel: &Cancel,
+        folds: &mut TextFolds,
+    ) -> Result<Vec<TermHit>, Cancelled> {
         let mut hits = Vec::new();
         for field in Field::ALL {
             cancel.check()?;
             let text = &prepared.texts[field as usize];
-            if field == Field::Headers {
+            if let Some(i) = [Field::Subject, Field::Body, Field::Quoted]
+                .iter()
+                .position(|&f| f == field)
+            {
+                fold_into(text, &mut folds[i]);
+                self.scanner.scan_folded_field(field, text, &folds[i], &mut hits);
+            } else if field == Field::Headers {
                 if !self.scanner.reads(Field::Headers) {
                     continue;
                 }
@@ -871,13 +890,70 @@ fn prepare(message: &Message) -> Prepared<'_> {
     }
 }
 
+/// The folds of a message's subject, new text and quoted text (see [`Engine::scan`]).
+type TextFolds = [Folded; 3];
+
+thread_local! {
+    /// The folds of the message being classified, one set per thread, reused: the scan reads
+    /// them and language detection reads them again, so each of these fields is folded once.
+    static TEXT_FOLDS: std::cell::RefCell<TextFolds> = std::cell::RefCell::default();
+}
+
+/// Folds grown past this (by a huge message) are given back after the message rather than
+/// kept for the life of the thread.
+const KEEP_FOLD_BYTES: usize = 1 << 20;
+
 /// The caller's language when given (the intake has checked it), otherwise detected from the
 /// subject and new text (and the quoted text when the new text is too short to tell).
 pub(crate) fn language_of(message: &Message) -> Option<String> {
     if let Some(code) = message.language.as_deref().and_then(crate::intake::language_code) {
         return Some(code);
     }
-    // Only the first bytes decide (lang::SAMPLE_BYTES): copy no more of a long body than that.
+    lang::detect(&language_sample(message)).map(str::to_string)
+}
+
+/// [`language_of`], reading the folds the scan made (`folds`, as [`Engine::scan`] leaves them)
+/// instead of folding the sample again: the same pieces, cut where the sample cuts them.
+fn language_from(message: &Message, folds: &TextFolds) -> Option<String> {
+    if let Some(code) = message.language.as_deref().and_then(crate::intake::language_code) {
+        return Some(code);
+    }
+    let mut parts: Vec<(&str, Option<&Folded>)> = vec![
+        (&message.subject, Some(&folds[0])),
+        ("\n", None),
+        (&message.body, Some(&folds[1])),
+    ];
+    if message.body.trim().len() < 40 {
+        parts.extend([("\n", None), (message.quoted.as_str(), Some(&folds[2]))]);
+    }
+    let mut room = lang::SAMPLE_BYTES;
+    let mut pieces: Vec<&str> = Vec::with_capacity(3);
+    for (text, folded) in parts {
+        let take = if text.len() <= room {
+            text.len()
+        } else {
+            (0..=room).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0)
+        };
+        if let Some(f) = folded {
+            let end = if take == text.len() {
+                f.text.len()
+            } else {
+                f.folded_before(take)
+            };
+            pieces.push(&f.text[..end]);
+        }
+        room -= take;
+        if take < text.len() {
+            break;
+        }
+    }
+    lang::detect_folded(&pieces, || language_sample(message).into()).map(str::to_string)
+}
+
+/// The text language detection reads: the subject and the new text (and the quoted text when
+/// the new text is too short to tell), their first [`lang::SAMPLE_BYTES`].
+fn language_sample(message: &Message) -> String {
+    // Only the first bytes decide: copy no more of a long body than that.
     let mut sample = Sample::new(lang::SAMPLE_BYTES);
     sample.push(&message.subject);
     sample.push("\n");
@@ -886,8 +962,7 @@ pub(crate) fn language_of(message: &Message) -> Option<String> {
         sample.push("\n");
         sample.push(&message.quoted);
     }
-    let sample = sample.text;
-    lang::detect(&sample).map(str::to_string)
+    sample.text
 }
 
 /// The first `max` bytes (cut at a character boundary) of the pieces pushed, one after another.

@@ -392,3 +392,41 @@ moves = [{ from = "tech", to = "general" }]
         "a ruleset without such a signal"
     );
 }
+
+#[test]
+fn the_language_read_from_the_scan_s_folds_is_the_language_of_the_sample() {
+    let e = engine();
+    let long = "Wir haben eine Frage zu unserer Rechnung und der Lastschrift für März. ".repeat(20);
+    let cases: Vec<(String, String, String)> = vec![
+        ("Rechnung".into(), long.clone(), String::new()),
+        // The cut falls inside the subject, or inside a two-byte character of the body.
+        (
+            "Ä".repeat(600),
+            "the invoice and the plan we have".into(),
+            String::new(),
+        ),
+        (
+            "x".repeat(1000),
+            format!("{}ñ la factura de marzo", "é".repeat(20)),
+            String::new(),
+        ),
+        // A short new text: the quoted text joins the sample.
+        (String::new(), "ok, danke".into(), format!("> {long}")),
+        (
+            "Re: Facture".into(),
+            "Merci".into(),
+            "> Bonjour, nous avons une question sur la facture.".into(),
+        ),
+        (String::new(), String::new(), String::new()),
+    ];
+    for (subject, body, quoted) in cases {
+        let m = Message {
+            subject,
+            body,
+            quoted,
+            ..Message::default()
+        };
+        let scanned = e.detailed("x", &m).verdict.language;
+        assert_eq!(scanned, language_of(&m).unwrap_or_default(), "{:?}", m.subject);
+    }
+}

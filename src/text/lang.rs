@@ -235,12 +235,37 @@ pub const SAMPLE_BYTES: usize = 1024;
 /// [`LANGUAGES`], or `None` when unsure.
 pub fn detect(text: &str) -> Option<&'static str> {
     let sample = prefix(text, SAMPLE_BYTES);
-    let (vote, best, margin) = stopword_vote(sample);
+    let vote = FOLDED.with_borrow_mut(|folded| {
+        fold_into(sample, folded);
+        stopword_vote(&[folded.text.as_str()])
+    });
+    decide(vote, || std::borrow::Cow::Borrowed(sample))
+}
+
+/// [`detect`] of a sample whose fold the caller has already: `folded` holds the folds of the
+/// sample's pieces in order (each cut where the sample cuts it), and `sample` gives the
+/// sample itself, called only when the function words do not decide and the trigram model
+/// must read the original text.
+pub fn detect_folded<'a>(
+    folded: &[&str],
+    sample: impl FnOnce() -> std::borrow::Cow<'a, str>,
+) -> Option<&'static str> {
+    decide(stopword_vote(folded), sample)
+}
+
+/// The language from the function-word vote (language, its count, its lead), and from the
+/// trigram model of the sample when the vote is not clear.
+fn decide<'a>(
+    (vote, best, margin): (Option<&'static str>, usize, usize),
+    sample: impl FnOnce() -> std::borrow::Cow<'a, str>,
+) -> Option<&'static str> {
     // A clear majority of function words is as good as trigrams, and far cheaper (whatlang's
     // alphabet pass dominated the cost of a classification).
     if best >= 4 && margin >= 3 {
         return vote;
     }
+    let sample = sample();
+    let sample = prefix(&sample, SAMPLE_BYTES);
     let trigram = trigram_guess(sample);
     if let Some((code, true)) = trigram {
         return Some(code);
@@ -268,18 +293,19 @@ fn trigram_guess(text: &str) -> Option<(&'static str, bool)> {
     Some((code, info.is_reliable()))
 }
 
-/// The language whose function words occur most, how many it has, and its lead.
-fn stopword_vote(text: &str) -> (Option<&'static str>, usize, usize) {
+/// The language whose function words occur most in the folded texts, how many it has, and
+/// its lead.
+fn stopword_vote(folded: &[&str]) -> (Option<&'static str>, usize, usize) {
     let mut counts = [0usize; 7];
-    FOLDED.with_borrow_mut(|folded| {
-        fold_into(text, folded);
-        for word in folded.text.split(|c: char| !c.is_alphanumeric()) {
-            let bits = stopword_bits(word);
-            for (i, count) in counts.iter_mut().enumerate() {
-                *count += usize::from(bits & (1 << i) != 0);
-            }
+    for word in folded
+        .iter()
+        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
+    {
+        let bits = stopword_bits(word);
+        for (i, count) in counts.iter_mut().enumerate() {
+            *count += usize::from(bits & (1 << i) != 0);
         }
-    });
+    }
     let mut order: Vec<usize> = (0..7).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
     let (best, second) = (counts[order[0]], counts[order[1]]);
