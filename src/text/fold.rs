@@ -66,24 +66,45 @@ impl Folded {
         let r = self.runs[self.runs.partition_point(|r| r.folded <= i) - 1];
         Some(r.original + r.step * (i - r.folded))
     }
+}
 
-    /// Notes that the folded bytes from `folded` on came from `original` on, one to one
-    /// (`linear`) or all from that one offset; a stretch that continues the last run (more
-    /// bytes copied in step, or more bytes of the same character) adds nothing.
-    fn map(&mut self, folded: usize, original: u32, linear: bool) {
-        let (folded, step) = (folded as u32, u32::from(linear));
-        if let Some(last) = self.runs.last()
-            && last.step == step
-            && last.original + step * (folded - last.folded) == original
-        {
-            return;
-        }
-        self.runs.push(Run {
-            folded,
-            original,
-            step,
-        });
+/// Notes in `runs` that the folded bytes from `folded` on came from `original` on, one to one
+/// (`linear`) or all from that one offset; a stretch that continues the last run (more bytes
+/// copied in step, or more bytes of the same character) adds nothing.
+fn map(runs: &mut Vec<Run>, folded: usize, original: u32, linear: bool) {
+    let (folded, step) = (folded as u32, u32::from(linear));
+    if let Some(last) = runs.last()
+        && last.step == step
+        && last.original + step * (folded - last.folded) == original
+    {
+        return;
     }
+    runs.push(Run {
+        folded,
+        original,
+        step,
+    });
+}
+
+/// What each ASCII byte folds to: letters lower-cased, white space and controls a space
+/// (collapsed by [`fold_into`]), everything else itself.
+const ASCII_FOLD: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = if is_ascii_space(b as u8) {
+            b' '
+        } else {
+            (b as u8).to_ascii_lowercase()
+        };
+        b += 1;
+    }
+    table
+};
+
+/// ASCII white space or a control character (what folds to a collapsible space).
+const fn is_ascii_space(b: u8) -> bool {
+    b <= b' ' || b == 0x7f
 }
 
 /// Folds `text` for matching (see the module documentation).
@@ -100,9 +121,13 @@ pub fn fold(text: &str) -> Folded {
 /// (what the seven languages' accents are) come from a table built once by the general path
 /// ([`fold_char`]), so both give what the general path would.
 pub fn fold_into(text: &str, folded: &mut Folded) {
-    folded.text.clear();
-    folded.runs.clear();
-    folded.text.reserve(text.len());
+    // Bytes are written to a vector and become the text again at the end: only whole
+    // characters are written, so that cannot fail.
+    let mut out = std::mem::take(&mut folded.text).into_bytes();
+    out.clear();
+    out.reserve(text.len());
+    let runs = &mut folded.runs;
+    runs.clear();
     let mut last_space = true; // leading whitespace is dropped
     let bytes = text.as_bytes();
     let mut i = 0;
@@ -110,31 +135,41 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
         let b = bytes[i];
         let offset = i as u32;
         if b.is_ascii() {
-            if b.is_ascii_whitespace() || b.is_ascii_control() {
-                push_space(folded, &mut last_space, offset);
+            if is_ascii_space(b) && last_space {
                 i += 1;
                 continue;
             }
-            // A run of printable ASCII is copied and lower-cased in one go.
-            let end = bytes[i..]
-                .iter()
-                .position(|b| !b.is_ascii() || b.is_ascii_whitespace() || b.is_ascii_control())
-                .map_or(bytes.len(), |n| i + n);
-            let start = folded.text.len();
-            folded.map(start, offset, true);
-            folded.text.push_str(&text[i..end]);
-            folded.text[start..].make_ascii_lowercase();
-            last_space = false;
+            // The stretch from here that folds byte for byte: ASCII, and no space after a
+            // space (a collapse is where the step breaks). One run, one table-driven copy.
+            let mut end = i;
+            let mut space = last_space;
+            while let Some(&c) = bytes.get(end).filter(|c| c.is_ascii()) {
+                let is_space = is_ascii_space(c);
+                if is_space && space {
+                    break;
+                }
+                space = is_space;
+                end += 1;
+            }
+            map(runs, out.len(), offset, true);
+            out.extend(bytes[i..end].iter().map(|&c| ASCII_FOLD[usize::from(c)]));
+            last_space = space;
             i = end;
             continue;
         }
         let c = text[i..].chars().next().expect("a char starts at every boundary");
         i += c.len_utf8();
         let mut apply = |piece: Piece| match piece {
-            Piece::Space => push_space(folded, &mut last_space, offset),
+            Piece::Space => {
+                if !last_space {
+                    map(runs, out.len(), offset, true);
+                    out.push(b' ');
+                    last_space = true;
+                }
+            }
             Piece::Char(f) => {
-                folded.map(folded.text.len(), offset, false);
-                folded.text.push(f);
+                map(runs, out.len(), offset, false);
+                out.extend_from_slice(f.encode_utf8(&mut [0; 4]).as_bytes());
                 last_space = false;
             }
         };
@@ -143,9 +178,10 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
             None => fold_char(c, &mut apply),
         }
     }
-    if folded.text.ends_with(' ') {
-        folded.text.pop();
+    if out.last() == Some(&b' ') {
+        out.pop();
     }
+    folded.text = String::from_utf8(out).expect("folding writes whole characters");
     folded.end = text.len() as u32;
 }
 
@@ -209,14 +245,6 @@ fn fold_char(c: char, emit: &mut impl FnMut(Piece)) {
 /// Folds a rule term: the same as [`fold`], without the offset map.
 pub fn fold_term(term: &str) -> String {
     fold(term).text
-}
-
-fn push_space(folded: &mut Folded, last_space: &mut bool, offset: u32) {
-    if !*last_space {
-        folded.map(folded.text.len(), offset, true);
-        folded.text.push(' ');
-        *last_space = true;
-    }
 }
 
 /// Emits `c`, or for Latin letters without a canonical decomposition (ł, ø, æ, đ, þ, ı) their
