@@ -138,9 +138,13 @@ const CLOSINGS: &[&str] = &[
 
 /// Splits `body` into new text, quoted history and signature.
 pub fn split(body: &str) -> Zones {
-    let body = body.replace("\r\n", "\n");
+    let body = if body.contains('\r') {
+        std::borrow::Cow::Owned(body.replace("\r\n", "\n"))
+    } else {
+        std::borrow::Cow::Borrowed(body)
+    };
     let lines: Vec<&str> = body.split('\n').collect();
-    let cut = history_start(&lines).unwrap_or(lines.len());
+    let cut = history_start(&lines, &attribution_candidates(&body, &lines)).unwrap_or(lines.len());
 
     let mut new_lines = Vec::new();
     let mut quoted = Vec::new();
@@ -186,6 +190,23 @@ fn may_attribute(line: &str) -> bool {
     ATTRIBUTION_VERB.is_match(line)
 }
 
+/// [`may_attribute`] of every line of `text` (`lines` is `text` split at `\n`), from one
+/// search of the whole text rather than one per line: no verb spans a line break.
+fn attribution_candidates(text: &str, lines: &[&str]) -> Vec<bool> {
+    let mut starts = Vec::with_capacity(lines.len());
+    let mut at = 0;
+    for line in lines {
+        starts.push(at);
+        at += line.len() + 1;
+    }
+    let mut candidates = vec![false; lines.len()];
+    for m in ATTRIBUTION_VERB.find_iter(text) {
+        let line = starts.partition_point(|&s| s <= m.start()) - 1;
+        candidates[line] = true;
+    }
+    candidates
+}
+
 /// The index of the first line of quoted or forwarded history.
 ///
 /// Only the evidence of history counts: a separator, an Outlook-style header block, `>`
@@ -194,7 +215,9 @@ fn may_attribute(line: &str) -> bool {
 /// carries what only a mail client writes there (a time of day or an address); a line of the
 /// writer's own text that happens to end in "wrote:" ("… which is why our accountant wrote:")
 /// followed by more of their own text is new text.
-fn history_start(lines: &[&str]) -> Option<usize> {
+///
+/// `candidates` is [`attribution_candidates`] of the lines.
+fn history_start(lines: &[&str], candidates: &[bool]) -> Option<usize> {
     for (i, line) in lines.iter().enumerate() {
         if line.len() > 400 || line.trim().is_empty() {
             continue;
@@ -202,13 +225,13 @@ fn history_start(lines: &[&str]) -> Option<usize> {
         if is_separator(line) {
             return Some(i);
         }
-        if may_attribute(line) && ATTRIBUTION.is_match(line) && is_attribution(line, &lines[i + 1..]) {
+        if candidates[i] && ATTRIBUTION.is_match(line) && is_attribution(line, &lines[i + 1..]) {
             return Some(i);
         }
         // Attributions that the mail client wrapped over two lines.
         if let Some(next) = lines.get(i + 1)
             && line.len() + next.len() < 400
-            && may_attribute(next)
+            && candidates[i + 1]
         {
             let joined = format!("{} {}", line.trim(), next.trim());
             if ATTRIBUTION.is_match(&joined) && is_attribution(&joined, &lines[i + 2..]) {
