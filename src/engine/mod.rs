@@ -918,17 +918,23 @@ fn language_from(message: &Message, folds: &TextFolds) -> Option<String> {
     if let Some(code) = message.language.as_deref().and_then(crate::intake::language_code) {
         return Some(code);
     }
-    let mut parts: Vec<(&str, Option<&Folded>)> = vec![
+    // The sample's pieces (as `language_sample` pushes them), with the fold of each field.
+    let parts: [(&str, Option<&Folded>); 5] = [
         (&message.subject, Some(&folds[0])),
         ("\n", None),
         (&message.body, Some(&folds[1])),
+        ("\n", None),
+        (&message.quoted, Some(&folds[2])),
     ];
-    if message.body.trim().len() < 40 {
-        parts.extend([("\n", None), (message.quoted.as_str(), Some(&folds[2]))]);
-    }
+    let parts = if message.body.trim().len() < 40 {
+        &parts[..]
+    } else {
+        &parts[..3]
+    };
     let mut room = lang::SAMPLE_BYTES;
-    let mut pieces: Vec<&str> = Vec::with_capacity(3);
-    for (text, folded) in parts {
+    let mut pieces = [""; 3];
+    let mut n = 0;
+    for &(text, folded) in parts {
         let take = if text.len() <= room {
             text.len()
         } else {
@@ -940,14 +946,15 @@ fn language_from(message: &Message, folds: &TextFolds) -> Option<String> {
             } else {
                 f.folded_before(take)
             };
-            pieces.push(&f.text[..end]);
+            pieces[n] = &f.text[..end];
+            n += 1;
         }
         room -= take;
         if take < text.len() {
             break;
         }
     }
-    lang::detect_folded(&pieces, || language_sample(message).into()).map(str::to_string)
+    lang::detect_folded(&pieces[..n], || language_sample(message).into()).map(str::to_string)
 }
 
 /// The text language detection reads: the subject and the new text (and the quoted text when
