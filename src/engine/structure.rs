@@ -22,7 +22,9 @@
 //!   preamble: the writer turned to a point they call minor themselves.
 //!
 //! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
-//! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …).
+//! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …). A
+//! parenthetical is stepped over, and a dot after an initial, an abbreviation or inside a
+//! number ends nothing ("Herrn B. (Fall 7712890) ist abgeschlossen" is one clause).
 
 use std::sync::LazyLock;
 
@@ -223,7 +225,8 @@ pub fn unexplained_share(text: &str, found: &mut [usize]) -> f64 {
     }
 }
 
-/// Sentence byte ranges: split after `. ! ?` followed by whitespace, and at line breaks.
+/// Sentence byte ranges: split after `. ! ?` followed by whitespace (a `.` only where it is a
+/// [full stop](is_full_stop)), and at line breaks.
 fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
@@ -231,7 +234,8 @@ fn sentences(text: &str) -> Vec<(usize, usize)> {
     for (i, &b) in bytes.iter().enumerate() {
         let end_here = match b {
             b'\n' => true,
-            b'.' | b'!' | b'?' => bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()),
+            b'!' | b'?' => bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()),
+            b'.' => is_full_stop(text, i),
             _ => false,
         };
         if end_here {
@@ -245,6 +249,39 @@ fn sentences(text: &str) -> Vec<(usize, usize)> {
         out.push((start, text.len()));
     }
     out
+}
+
+/// Abbreviations (lower case, without their dot) that are followed by more of the same
+/// sentence: titles, "number", "e.g.", "approx.", "street" in the seven languages. Not "no",
+/// which ends many a Spanish or Italian sentence.
+const ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "prof", "nr", "nº", "approx", "incl", "hr", "hrn", "fr", "bzw", "ca", "vgl",
+    "ggf", "evtl", "inkl", "zzgl", "str", "sr", "sra", "srta", "dña", "núm", "mme", "mlle", "sig", "sig.ra",
+    "dott", "ing", "dhr", "mevr", "mw", "bijv", "ul", "np", "tj", "tzn", "wg", "tel",
+];
+
+/// Whether the `.` at byte `i` of `text` ends a sentence. It does not when a letter or digit
+/// follows at once (a domain, "z.B.", "31.05.2025"), after an initial ("Herrn B. (Fall 77)"),
+/// after an [abbreviation](ABBREVIATIONS) ("Nr. 4711", "Sr. García"), or after a number that a
+/// lower-case word follows (the German ordinal date "am 31.05. automatisch").
+fn is_full_stop(text: &str, i: usize) -> bool {
+    let after = &text[i + 1..];
+    if !after.chars().next().is_none_or(char::is_whitespace) {
+        return false;
+    }
+    let word = text[..i]
+        .rsplit(|c: char| !c.is_alphanumeric() && c != '.')
+        .next()
+        .unwrap_or("");
+    let letters = word.chars().filter(|c| c.is_alphabetic()).count();
+    if letters == 1 && word.chars().count() == 1 && word.chars().all(char::is_uppercase) {
+        return false;
+    }
+    if letters > 0 && word.len() <= 8 && ABBREVIATIONS.contains(&word.to_lowercase().as_str()) {
+        return false;
+    }
+    let next_lower = after.trim_start().chars().next().is_some_and(char::is_lowercase);
+    !(next_lower && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// Words that end a clause before them: a contrast turns to the real request.
@@ -280,30 +317,80 @@ const CONTRASTS: &[&str] = &[
 ];
 
 /// The clause around `start..end`: from the last clause boundary before it to the first after.
+/// Clauses end at `! ? ; :`, commas, line breaks and full stops ([`is_full_stop`]); a
+/// parenthetical is its own clause for a cue inside it and is stepped over by a cue outside it
+/// ("Der Fall von Herrn B. (Fall 77) ist abgeschlossen"), and a contrastive conjunction ends
+/// the clause.
 fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
-    let is_boundary = |c: char| matches!(c, '.' | '!' | '?' | ';' | ':' | ',' | '\n' | '(' | ')');
-    let mut clause_start = text[..start]
-        .char_indices()
-        .rev()
-        .find(|&(_, c)| is_boundary(c))
-        .map_or(0, |(i, c)| i + c.len_utf8());
-    let mut clause_end = text[end..]
-        .char_indices()
-        .find(|&(_, c)| is_boundary(c))
-        .map_or(text.len(), |(i, _)| end + i);
-    // A contrastive conjunction inside the clause ends the scope there.
-    let lower = text.to_lowercase();
-    if lower.len() == text.len() {
+    let bytes = text.as_bytes();
+    let ends_clause = |i: usize| match bytes[i] {
+        b'!' | b'?' | b';' | b':' | b',' | b'\n' => true,
+        b'.' => is_full_stop(text, i),
+        _ => false,
+    };
+    // Backwards, a closing parenthesis is stepped over to its opening one (on the same line).
+    let mut clause_start = 0;
+    let mut i = start;
+    while i > 0 {
+        i -= 1;
+        match bytes[i] {
+            b')' => match text[..i].rfind(['(', '\n']) {
+                Some(open) if bytes[open] == b'(' => i = open,
+                _ => {
+                    clause_start = i + 1;
+                    break;
+                }
+            },
+            b'(' => {
+                clause_start = i + 1;
+                break;
+            }
+            _ if ends_clause(i) => {
+                clause_start = i + 1;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let mut clause_end = text.len();
+    let mut i = end;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'(' => match text[i..].find([')', '\n']) {
+                Some(close) if bytes[i + close] == b')' => i += close,
+                _ => {
+                    clause_end = i;
+                    break;
+                }
+            },
+            b')' => {
+                clause_end = i;
+                break;
+            }
+            _ if ends_clause(i) => {
+                clause_end = i;
+                break;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    // A contrastive conjunction inside the clause ends the scope there. Only the clause is
+    // lowered, where lowering keeps every byte offset (it does for the seven languages).
+    let lower = text[clause_start..clause_end].to_lowercase();
+    if lower.len() == clause_end - clause_start {
+        let (cs, ce) = (clause_start, clause_end);
         for word in CONTRASTS {
-            let after = &lower[end..clause_end];
+            let after = &lower[end - cs..clause_end - cs];
             if let Some(at) = find_word(after, word) {
                 clause_end = end + at;
             }
-            let before = &lower[clause_start..start];
+            let before = &lower[clause_start - cs..start - cs];
             if let Some(at) = rfind_word(before, word) {
                 clause_start = clause_start + at + word.len();
             }
         }
+        debug_assert!(cs <= clause_start && clause_end <= ce);
     }
     (clause_start, clause_end)
 }
@@ -500,6 +587,54 @@ mod tests {
         };
         assert_eq!(at("Rechnung"), Context::Negated);
         assert_eq!(at("Adresse"), Context::Request);
+    }
+
+    #[test]
+    fn a_settled_scope_steps_over_an_initial_and_a_parenthetical() {
+        let text = "Nur damit es nicht verwechselt wird: der Käuferschutzfall von Herrn B. \
+                    (Fall 7712890) ist abgeschlossen, wir haben erstattet. Bitte löschen Sie die Bewertung.";
+        let spans = Spans::of(
+            text,
+            &[cue(text, "ist abgeschlossen", CueKind::Settled, Scope::Before)],
+        );
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("Käuferschutzfall"), Context::Negated);
+        assert_eq!(at("Fall 7712890"), Context::Negated);
+        assert_eq!(at("verwechselt"), Context::Plain);
+        assert_eq!(at("Bewertung"), Context::Plain);
+    }
+
+    #[test]
+    fn a_cue_inside_a_parenthetical_scopes_only_the_parenthetical() {
+        let text = "Bitte die Rechnung korrigieren (die Mahnung ist schon bezahlt) und neu senden.";
+        let spans = Spans::of(
+            text,
+            &[cue(text, "ist schon bezahlt", CueKind::Settled, Scope::Before)],
+        );
+        let at = |w: &str| {
+            let s = text.find(w).unwrap();
+            spans.context(s, s + w.len())
+        };
+        assert_eq!(at("Mahnung"), Context::Negated);
+        assert_eq!(at("Rechnung"), Context::Plain);
+    }
+
+    #[test]
+    fn dots_of_initials_abbreviations_and_dates_end_no_sentence() {
+        let text = "Sr. García escribió el 31.05. sobre la factura Nr. 4711 de J. Smith. Otra frase aquí.";
+        let found: Vec<&str> = sentences(text).iter().map(|&(s, e)| text[s..e].trim()).collect();
+        assert_eq!(
+            found,
+            [
+                "Sr. García escribió el 31.05. sobre la factura Nr. 4711 de J. Smith.",
+                "Otra frase aquí."
+            ]
+        );
+        let text = "Creo que no. Queremos cambiar el plan. Vale.";
+        assert_eq!(sentences(text).len(), 3);
     }
 
     #[test]
