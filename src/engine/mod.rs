@@ -315,14 +315,15 @@ impl Engine {
             .filter(|h| h.field == Field::Body && self.cues[h.term as usize].is_none())
             .map(|h| h.start as usize)
             .collect();
-        let unexplained = structure::unexplained_share(&prepared.texts[Field::Body as usize], &mut found);
+        let body = self.spans(&hits, Field::Body, &prepared);
+        let unexplained =
+            structure::unexplained_share(&prepared.texts[Field::Body as usize], &body.sentences, &mut found);
         let mut subject = self.spans(&hits, Field::Subject, &prepared);
         // The subject already counts 1.5 as the sender's own summary: only its negated scopes
         // matter, not whether it asks, turns to another topic or calls something minor.
         subject.requests.clear();
         subject.preamble.clear();
         subject.asides.clear();
-        let body = self.spans(&hits, Field::Body, &prepared);
         let contexts = self.contextualise(&mut hits, &subject, &body);
         let (fired, signals) = self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
 

@@ -125,6 +125,8 @@ pub struct Spans {
     pub preamble: Vec<(usize, usize)>,
     /// Sentences marked as side points (byte ranges).
     pub asides: Vec<(usize, usize)>,
+    /// Every sentence of the text (byte ranges, in order), for [`unexplained_share`].
+    pub sentences: Vec<(usize, usize)>,
 }
 
 impl Spans {
@@ -147,8 +149,11 @@ impl Spans {
 
     /// Finds the request sentences and negated scopes of `text`, given the cues found in it.
     pub fn of(text: &str, cues: &[CueHit]) -> Spans {
-        let mut spans = Spans::default();
-        for (s, e) in sentences(text) {
+        let mut spans = Spans {
+            sentences: sentences(text),
+            ..Spans::default()
+        };
+        for &(s, e) in &spans.sentences {
             let sentence = &text[s..e];
             let asks = sentence.trim_end().ends_with('?')
                 || sentence.contains('¿')
@@ -194,15 +199,16 @@ impl Spans {
 const MIN_SENTENCE_WORDS: usize = 4;
 
 /// Share of the words of `text` that stand in sentences where no term was found, in [0, 1]
-/// (0 for a text without a sentence of [`MIN_SENTENCE_WORDS`]). `found` holds the start
+/// (0 for a text without a sentence of [`MIN_SENTENCE_WORDS`]). `sentences` are the text's
+/// sentences ([`Spans::sentences`], found once for both uses). `found` holds the start
 /// offsets of the terms found in `text`, in any order (it is sorted here, so that one walk
 /// over sentences and offsets together stays linear on long spam). Weighted by words, so a
 /// long paragraph about something else weighs much.
-pub fn unexplained_share(text: &str, found: &mut [usize]) -> f64 {
+pub fn unexplained_share(text: &str, sentences: &[(usize, usize)], found: &mut [usize]) -> f64 {
     found.sort_unstable();
     let mut next = found.iter().peekable();
     let (mut words, mut unexplained) = (0usize, 0usize);
-    for (s, e) in sentences(text) {
+    for &(s, e) in sentences {
         // Sentences come in order: offsets before this one belong to none of the rest.
         while next.next_if(|&&f| f < s).is_some() {}
         let explained = next.peek().is_some_and(|&&f| f < e);
@@ -457,7 +463,7 @@ mod tests {
     #[test]
     fn a_text_with_a_term_in_every_sentence_has_nothing_unexplained() {
         let text = "Invoice 12 is wrong. Please correct the invoice.";
-        assert_eq!(unexplained_share(text, &mut [40, 0]), 0.0);
+        assert_eq!(unexplained_share(text, &sentences(text), &mut [40, 0]), 0.0);
     }
 
     #[test]
@@ -465,14 +471,17 @@ mod tests {
         // 2 words in the sentence with a term, 7 in the sentence without; the greeting is
         // too short to say anything.
         let text = "Hello Anna,\nInvoice wrong.\nThe weather in Dublin was lovely today.";
-        let share = unexplained_share(text, &mut [12]);
+        let share = unexplained_share(text, &sentences(text), &mut [12]);
         assert!((share - 7.0 / 9.0).abs() < 1e-12, "{share}");
     }
 
     #[test]
     fn a_text_without_words_has_no_unexplained_share() {
-        assert_eq!(unexplained_share("", &mut []), 0.0);
-        assert_eq!(unexplained_share("--- 123 ---", &mut []), 0.0);
+        assert_eq!(unexplained_share("", &[], &mut []), 0.0);
+        assert_eq!(
+            unexplained_share("--- 123 ---", &sentences("--- 123 ---"), &mut []),
+            0.0
+        );
     }
 
     #[test]
