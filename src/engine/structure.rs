@@ -279,11 +279,13 @@ fn is_full_stop(text: &str, i: usize) -> bool {
         .rsplit(|c: char| !c.is_alphanumeric() && c != '.')
         .next()
         .unwrap_or("");
-    let letters = word.chars().filter(|c| c.is_alphabetic()).count();
-    if letters == 1 && word.chars().count() == 1 && word.chars().all(char::is_uppercase) {
+    let mut chars = word.chars();
+    if let (Some(initial), None) = (chars.next(), chars.next())
+        && initial.is_uppercase()
+    {
         return false;
     }
-    if letters > 0 && word.len() <= 8 && ABBREVIATIONS.contains(&word.to_lowercase().as_str()) {
+    if word.len() <= 8 && ABBREVIATIONS.contains(&word.to_lowercase().as_str()) {
         return false;
     }
     let next_lower = after.trim_start().chars().next().is_some_and(char::is_lowercase);
