@@ -11,6 +11,7 @@
 //! literal prefilter.)
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::OnceLock;
 
 use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::contiguous;
@@ -24,16 +25,14 @@ use crate::text::{Folded, boundary_after, fold_into};
 /// cost a million entries (one per term is all the scoring uses).
 const MAX_HITS_PER_FIELD: usize = 20_000;
 
-/// Why the matchers could not be built (e.g. a regex too large for the size limits).
+/// Why the matchers could not be built (a keyword automaton over the size limits). Regex terms
+/// are compiled on first use, after the loader has checked each one.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CompileError {
     /// The keyword automaton could not be built.
     #[error("keyword automaton: {0}")]
     Keywords(#[from] aho_corasick::BuildError),
-    /// The regex terms could not be compiled.
-    #[error("regex terms: {0}")]
-    Regex(#[from] Box<regex_automata::meta::BuildError>),
     /// The keyword automata came out larger than [`limits::MAX_AUTOMATON_BYTES`].
     #[error("the keyword automaton takes {0} bytes, more than the limit of {max}", max = limits::MAX_AUTOMATON_BYTES)]
     TooLarge(usize),
@@ -72,8 +71,8 @@ pub struct Scanner {
     /// Distinct terms; a term's index is its id.
     pub terms: Vec<Term>,
     matchers: Vec<Matcher>,
-    /// The compiled regex of each regex term, by term id (shared by the matchers).
-    regexes: Vec<Option<meta::Regex>>,
+    /// The regex of each regex term, by term id (shared by the matchers), compiled on first use.
+    regexes: Vec<Option<LazyRegex>>,
     /// The matcher of each field (by `Field as usize`); for [`Field::Headers`], of the header
     /// lines not named in `by_header`. `None`: nothing reads the field.
     by_field: [Option<usize>; 9],
@@ -148,13 +147,13 @@ impl Scanner {
             set.extend(&fields[Field::Headers as usize]);
         }
 
-        let mut regexes: Vec<Option<meta::Regex>> = Vec::with_capacity(terms.len());
-        for term in &terms {
-            regexes.push(match term {
-                Term::Regex(pattern) => Some(compile_regex(pattern)?),
+        let regexes: Vec<Option<LazyRegex>> = terms
+            .iter()
+            .map(|term| match term {
+                Term::Regex(pattern) => Some(LazyRegex::new(pattern)),
                 _ => None,
-            });
-        }
+            })
+            .collect();
         let mut matchers = Vec::new();
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut memory = 0;
@@ -193,6 +192,11 @@ impl Scanner {
             by_field,
             by_header,
         })
+    }
+
+    /// The compiled regex of regex term `term`; `None` for other terms.
+    fn regex(&self, term: u32) -> Option<&meta::Regex> {
+        self.regexes[term as usize].as_ref().and_then(LazyRegex::get)
     }
 
     /// Whether any term is read in `field` (for [`Field::Headers`]: in some header line).
@@ -346,7 +350,7 @@ impl Scanner {
         }
         let text = folded.text.as_str();
         for &term in &matcher.ungated {
-            if let Some(regex) = &self.regexes[term as usize]
+            if let Some(regex) = self.regex(term)
                 && let Some(m) = regex.find(text)
             {
                 hits.push(hit(folded, term, field, header, base, m.start(), m.end()));
@@ -370,7 +374,7 @@ impl Scanner {
                 if done == Some(term) {
                     continue;
                 }
-                let Some(regex) = &self.regexes[term as usize] else {
+                let Some(regex) = self.regex(term) else {
                     continue;
                 };
                 // (The span keeps the text before `at` as context for look-behind like `\b`.)
@@ -518,13 +522,43 @@ fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
 }
 
-/// One regex term as the engine runs it: ASCII word classes, leftmost-first. The loader has
-/// checked its size; the limit here is the backstop.
-fn compile_regex(pattern: &str) -> Result<meta::Regex, CompileError> {
-    meta::Regex::builder()
-        .configure(meta::Config::new().nfa_size_limit(Some(2 * limits::MAX_REGEX_NFA_BYTES)))
-        .build(&ascii_classes(pattern))
-        .map_err(|e| CompileError::Regex(Box::new(e)))
+/// A regex term, compiled the first time a text needs it. Most regex terms wait behind
+/// literals that most messages never contain, and compiling every one of them up front was a
+/// third of the instructions of a start-up or a reload (callgrind: 134 M of 397 M for the
+/// default ruleset's 162 regexes).
+#[derive(Debug)]
+struct LazyRegex {
+    /// The pattern as the engine runs it ([`ascii_classes`] applied).
+    pattern: String,
+    compiled: OnceLock<Option<meta::Regex>>,
+}
+
+impl LazyRegex {
+    fn new(pattern: &str) -> LazyRegex {
+        LazyRegex {
+            pattern: ascii_classes(pattern),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// The compiled regex; `None` (the term matches nothing) only if it does not compile,
+    /// which the loader's check of every regex term ([`Term::parse`]) rules out for rule
+    /// files: this is the backstop, and says so in the log once.
+    fn get(&self) -> Option<&meta::Regex> {
+        self.compiled
+            .get_or_init(|| match meta::Regex::builder()
+                // The loader has checked the size; the limit here is the backstop.
+                .configure(meta::Config::new().nfa_size_limit(Some(2 * limits::MAX_REGEX_NFA_BYTES)))
+                .build(&self.pattern)
+            {
+                Ok(regex) => Some(regex),
+                Err(error) => {
+                    tracing::error!(pattern = %self.pattern, %error, "a regex term does not compile and matches nothing");
+                    None
+                }
+            })
+            .as_ref()
+    }
 }
 
 fn hit(folded: &Folded, term: u32, field: Field, header: u32, base: usize, s: usize, e: usize) -> TermHit {
@@ -672,7 +706,7 @@ mod tests {
             let Term::Regex(pattern) = Term::parse(t).unwrap() else {
                 panic!("{t} is a regex term");
             };
-            assert!(compile_regex(&pattern).is_ok(), "{t}");
+            assert!(LazyRegex::new(&pattern).get().is_some(), "{t}");
         }
     }
 
@@ -712,6 +746,37 @@ mod tests {
         assert_eq!(found(Field::From, "rechnung@example.com nein"), Vec::<u32>::new());
         assert_eq!(found(Field::Headers, "Precedence: bulk rechnung"), [1]);
         assert!(!scanner.reads(Field::Cc) && scanner.reads(Field::Headers));
+    }
+
+    #[test]
+    fn a_regex_term_is_compiled_only_when_a_text_reaches_it() {
+        let terms: Vec<Term> = ["/\\brechnung\\s+nr\\.?\\s*\\d+/", "/[a-z]{3}@/"]
+            .iter()
+            .map(|t| Term::parse(t).unwrap())
+            .collect();
+        let text = FieldSet::text();
+        let readers = [Reader {
+            fields: &text,
+            terms: vec![0, 1],
+        }];
+        let scanner = Scanner::new(terms, &readers, &[]).unwrap();
+        let compiled = |term: usize| scanner.regexes[term].as_ref().unwrap().compiled.get().is_some();
+        assert!(!compiled(0) && !compiled(1), "nothing is compiled by the build");
+        let mut hits = Vec::new();
+        scanner.scan(Field::Body, "Danke für die Info.", &mut hits);
+        assert!(hits.is_empty());
+        assert!(!compiled(0), "a regex behind a literal waits for the literal");
+        assert!(compiled(1), "a regex without a literal runs on every text");
+        scanner.scan(Field::Body, "Die Rechnung Nr. 4711 fehlt.", &mut hits);
+        assert_eq!(hits.iter().map(|h| h.term).collect::<Vec<_>>(), [0]);
+        assert!(compiled(0));
+    }
+
+    #[test]
+    fn a_regex_that_does_not_compile_matches_nothing_instead_of_failing_the_scan() {
+        let broken = LazyRegex::new("(?-u:\\xff)+[");
+        assert!(broken.get().is_none());
+        assert!(broken.get().is_none(), "tried once, remembered");
     }
 
     #[test]

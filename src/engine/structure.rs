@@ -77,11 +77,12 @@ impl Context {
 }
 
 /// Reply and forward prefixes (any number, any case, before the first other word) and ticket
-/// tags. Sources: the prefixes mail clients write in the seven languages (Outlook, Gmail,
+/// tags (whose ids are ASCII: thirty copies of Unicode's `\w` made this one regex a sixth of a
+/// start-up). Sources: the prefixes mail clients write in the seven languages (Outlook, Gmail,
 /// Thunderbird, Apple Mail localisations) and the international ones of RFC 5322 §3.6.5.
 static REPLY_PREFIX: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)^\s*(?:(?:re|aw|antw|antwort|wg|fw|fwd|rv|r|i|rif|res|ref|tr|sv|vs|odp|odp\.|pd|enc|doorst|réf|rép|rép\.)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{0,40}#\s*[\w.-]{2,30}\]\s*|\(\s*(?:ticket|case|caso|fall|dossier|pratica|zaak|zgłoszenie)[^)]{0,30}\)\s*)+",
+        r"(?i)^\s*(?:(?:re|aw|antw|antwort|wg|fw|fwd|rv|r|i|rif|res|ref|tr|sv|vs|odp|odp\.|pd|enc|doorst|réf|rép|rép\.)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{0,40}#\s*(?-u:[\w.-]){2,30}\]\s*|\(\s*(?:ticket|case|caso|fall|dossier|pratica|zaak|zgłoszenie)[^)]{0,30}\)\s*)+",
     )
     .expect("reply prefix regex")
 });

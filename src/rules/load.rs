@@ -921,9 +921,9 @@ impl Builder {
                 }
                 continue;
             }
-            match Term::parse(w.get_ref()) {
-                Ok(term) => {
-                    self.count_towards_limits(file, w.span(), &term);
+            match Term::parse_sized(w.get_ref()) {
+                Ok((term, bytes)) => {
+                    self.count_towards_limits(file, w.span(), &term, bytes);
                     terms.push(term);
                 }
                 Err(msg) => {
@@ -942,9 +942,10 @@ impl Builder {
 }
 
 impl Builder {
-    /// Adds a term to the ruleset's totals; the term that takes a total over its limit is a
-    /// problem (reported once), so the automata are never built that large.
-    fn count_towards_limits(&mut self, file: &str, span: Range<usize>, term: &Term) {
+    /// Adds a term to the ruleset's totals (a regex with its `compiled_bytes`, from
+    /// [`Term::parse_sized`]); the term that takes a total over its limit is a problem
+    /// (reported once), so the automata are never built that large.
+    fn count_towards_limits(&mut self, file: &str, span: Range<usize>, term: &Term, compiled_bytes: usize) {
         let (total, limit, what) = match term {
             Term::Word(_) | Term::Prefix(_) => {
                 (&mut self.keyword_bytes, limits::MAX_KEYWORD_BYTES, "keywords")
@@ -958,7 +959,7 @@ impl Builder {
         let before = *total;
         *total += match term {
             Term::Word(text) | Term::Prefix(text) => text.len(),
-            Term::Regex(_) => term.compiled_bytes(),
+            Term::Regex(_) => compiled_bytes,
         };
         if before <= limit && *total > limit {
             let at = self.at(file, span);

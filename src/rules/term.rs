@@ -20,6 +20,22 @@ impl Term {
     /// Parses a term as written in a rule file (see `rules/README.md`), within the
     /// [`super::limits`] (length, and for a regex its compiled size).
     pub fn parse(written: &str) -> Result<Term, String> {
+        Term::parse_sized(written).map(|(term, _)| term)
+    }
+
+    /// [`Term::parse`], with the term's compiled size in bytes (its Thompson NFA as the engine
+    /// compiles it; 0 for words and prefixes), which the loader counts towards the ruleset's
+    /// limit: a regex is compiled once to check it, not again to count it.
+    pub fn parse_sized(written: &str) -> Result<(Term, usize), String> {
+        let term = Term::parse_unsized(written)?;
+        let bytes = match &term {
+            Term::Regex(pattern) => regex_size(pattern)?,
+            _ => 0,
+        };
+        Ok((term, bytes))
+    }
+
+    fn parse_unsized(written: &str) -> Result<Term, String> {
         let trimmed = written.trim();
         if trimmed.len() >= 2 && trimmed.starts_with('/') && trimmed.ends_with('/') {
             let pattern = &trimmed[1..trimmed.len() - 1];
@@ -35,7 +51,6 @@ impl Term {
             regex_syntax::ast::parse::Parser::new()
                 .parse(pattern)
                 .map_err(|e| format!("invalid regex: {}", e.kind()))?;
-            regex_size(pattern)?;
             return Ok(Term::Regex(pattern.to_string()));
         }
         if trimmed.len() > MAX_TERM_BYTES {
@@ -90,16 +105,6 @@ fn phrase_with_prefixes(written: &str) -> Result<Term, String> {
         }
     }
     Ok(Term::Regex(pattern))
-}
-
-impl Term {
-    /// The compiled size of a regex term (as the engine compiles it), or 0 for other terms.
-    pub fn compiled_bytes(&self) -> usize {
-        match self {
-            Term::Regex(pattern) => regex_size(pattern).unwrap_or(MAX_REGEX_NFA_BYTES),
-            _ => 0,
-        }
-    }
 }
 
 /// The size of `pattern` compiled as the engine compiles it, or why it cannot be: over
@@ -228,6 +233,7 @@ mod tests {
         let costly = Term::parse("/(?s).{2000}x.{2000}/").unwrap_err();
         assert!(costly.contains("compiles to more than"), "{costly}");
         assert!(Term::parse("/(?s).{200}x.{200}/").is_err());
-        assert!(Term::parse(r"/\bticket\s*#?\d{4,}/").unwrap().compiled_bytes() > 0);
+        assert!(Term::parse_sized(r"/\bticket\s*#?\d{4,}/").unwrap().1 > 0);
+        assert_eq!(Term::parse_sized("ticket").unwrap().1, 0);
     }
 }
