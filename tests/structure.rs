@@ -114,6 +114,41 @@ fn a_negated_topic_is_not_evidence_and_the_request_counts_more_in_every_language
 }
 
 #[test]
+fn a_topic_that_is_no_longer_the_question_is_negated_in_every_language() {
+    let engine = engine();
+    for (body, topic) in [
+        (
+            "This is no longer a question of the audit. How do I add a second user?",
+            "audit",
+        ),
+        (
+            "Es geht nicht mehr um das Audit. Wie lege ich einen zweiten Benutzer an?",
+            "Audit",
+        ),
+        (
+            "Ya no se trata de la auditoría. ¿Cómo añado un segundo usuario?",
+            "auditoría",
+        ),
+        (
+            "Il ne s'agit plus de l'audit. Comment ajouter un deuxième utilisateur ?",
+            "audit",
+        ),
+        (
+            "Non si tratta più di audit. Come aggiungo un secondo utente?",
+            "audit",
+        ),
+        (
+            "Het gaat niet meer over de audit. Hoe voeg ik een tweede gebruiker toe?",
+            "audit",
+        ),
+        ("Nie chodzi już o audyt. Jak dodać drugiego użytkownika?", "audyt"),
+    ] {
+        let m = message("", body);
+        assert_eq!(context_of(&engine, &m, topic), Context::Negated, "{body}");
+    }
+}
+
+#[test]
 fn a_reply_subject_is_thread_context_in_every_language() {
     let engine = engine();
     for subject in [
