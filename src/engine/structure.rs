@@ -426,6 +426,12 @@ fn rfind_word(haystack: &str, word: &str) -> Option<usize> {
 mod tests {
     use super::*;
 
+    /// The context `spans` give the first occurrence of `word` in `text`.
+    fn context_of(spans: &Spans, text: &str, word: &str) -> Context {
+        let s = text.find(word).unwrap_or_else(|| panic!("{word} not in {text}"));
+        spans.context(s, s + word.len())
+    }
+
     #[test]
     fn reply_and_forward_subjects_are_recognised_in_every_language() {
         for s in [
@@ -514,10 +520,7 @@ mod tests {
     fn a_negation_scope_runs_to_the_end_of_its_clause() {
         let text = "This is not a cancellation, we only want to change the bank account.";
         let spans = Spans::of(text, &[cue(text, "not a", CueKind::Negation, Scope::After)]);
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("cancellation"), Context::Negated);
         assert_eq!(at("bank account"), Context::Plain);
     }
@@ -535,10 +538,7 @@ mod tests {
                 cue(text, "können Sie", CueKind::Request, Scope::After),
             ],
         );
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("Rechnung"), Context::Preamble);
         assert_eq!(at("Mahnung"), Context::Negated);
         // Before the last shift, even a question is preamble.
@@ -561,10 +561,7 @@ mod tests {
                 cue(text, "nicht dringend", CueKind::Aside, Scope::After),
             ],
         );
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("Bankverbindung"), Context::Request);
         assert_eq!(at("Widget"), Context::Aside);
         assert_eq!(at("Plugin"), Context::Aside);
@@ -593,10 +590,7 @@ mod tests {
                 cue(text, "Bitte", CueKind::Request, Scope::After),
             ],
         );
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("Rechnung"), Context::Negated);
         assert_eq!(at("Adresse"), Context::Request);
     }
@@ -609,10 +603,7 @@ mod tests {
             text,
             &[cue(text, "ist abgeschlossen", CueKind::Settled, Scope::Before)],
         );
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("Käuferschutzfall"), Context::Negated);
         assert_eq!(at("Fall 7712890"), Context::Negated);
         assert_eq!(at("verwechselt"), Context::Plain);
@@ -626,10 +617,7 @@ mod tests {
             text,
             &[cue(text, "ist schon bezahlt", CueKind::Settled, Scope::Before)],
         );
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("Mahnung"), Context::Negated);
         assert_eq!(at("Rechnung"), Context::Plain);
     }
@@ -653,10 +641,7 @@ mod tests {
     fn a_contrast_ends_the_negated_scope() {
         let text = "No quiero que eliminen la valoración sino que me devuelvan el dinero";
         let spans = Spans::of(text, &[cue(text, "No quiero", CueKind::Negation, Scope::After)]);
-        let at = |w: &str| {
-            let s = text.find(w).unwrap();
-            spans.context(s, s + w.len())
-        };
+        let at = |w: &str| context_of(&spans, text, w);
         assert_eq!(at("valoración"), Context::Negated);
         assert_eq!(at("dinero"), Context::Plain);
     }
