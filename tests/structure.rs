@@ -1,6 +1,7 @@
 //! Message structure with the default ruleset, in all seven languages: a negated or settled
 //! topic is not evidence, the request decides, a reply subject is thread context, what
-//! precedes a turn to the real request is preamble, and a side point counts half.
+//! precedes a turn to the real request is preamble, a side point counts half, and a reply's
+//! echo of its thread counts half.
 
 use triage::engine::structure::Context;
 use triage::{Engine, Message, RuleSet, Ticket};
@@ -282,5 +283,59 @@ fn a_side_point_the_writer_calls_minor_counts_half_in_every_language() {
         let (_, full) = technical(&message(subject, plain));
         assert_eq!(queue, "customer_success", "{plain}{aside}");
         assert!(minor < full, "{aside}: {minor} is not less than {full}");
+    }
+}
+
+#[test]
+fn a_reply_that_echoes_its_threads_topic_before_asking_something_else_goes_to_the_question_in_every_language()
+{
+    let engine = engine();
+    let echoes = |m: &Message| -> Vec<String> {
+        let d = engine.detailed("t", m);
+        d.echoes
+            .iter()
+            .map(|&r| engine.ruleset().rules[r].id.clone())
+            .collect()
+    };
+    for (subject, body) in [
+        (
+            "Re: Your invoice 2025-0412",
+            "Hello, thanks, the invoice arrived and has been passed on to our accountant. where in the Control Center can I see which reviews are still waiting for an answer?\nBest, Tom",
+        ),
+        (
+            "AW: Ihre Rechnung 2025-0412",
+            "Hallo, danke, die Rechnung ist angekommen und liegt schon bei unserer Buchhaltung. Wo sehe ich im Control Center, welche Bewertungen noch auf eine Antwort warten?\nGrüße, Tom",
+        ),
+        (
+            "RE: Su factura 2025-0412",
+            "Hola, gracias, la factura ha llegado y ya la tiene nuestra gestoría. ¿dónde veo en el Control Center qué valoraciones siguen pendientes de respuesta?\nSaludos, Tomás",
+        ),
+        (
+            "RE: Votre facture 2025-0412",
+            "Bonjour, merci, la facture est bien arrivée et notre comptable l'a déjà. où voir dans le Control Center quels avis attendent encore une réponse ?\nCordialement, Thomas",
+        ),
+        (
+            "R: La vostra fattura 2025-0412",
+            "Buongiorno, grazie, la fattura è arrivata e l'abbiamo già passata al commercialista. dove vedo nel Control Center quali recensioni aspettano ancora una risposta?\nSaluti, Tommaso",
+        ),
+        (
+            "Re: Uw factuur 2025-0412",
+            "Hallo, bedankt, de factuur is binnen en ligt al bij onze boekhouder. waar zie ik in het Control Center welke reviews nog op een antwoord wachten?\nGroet, Tom",
+        ),
+        (
+            "Odp: Faktura 2025-0412",
+            "Dzień dobry, dziękuję, faktura dotarła i jest już u naszej księgowej. gdzie w Control Center widać, które opinie wciąż czekają na odpowiedź?\nPozdrawiam, Tomasz",
+        ),
+    ] {
+        let m = message(subject, body);
+        assert!(
+            echoes(&m).iter().any(|r| r == "contract.invoice"),
+            "{subject}: {:?}",
+            echoes(&m)
+        );
+        assert_eq!(engine.classify("t", &m).queue, "customer_success", "{subject}");
+        // In a reply to another thread the same thanks is narrative text, not an echo.
+        let other = message("Re: Webinar", body);
+        assert!(echoes(&other).is_empty(), "{subject}: {:?}", echoes(&other));
     }
 }

@@ -83,6 +83,16 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
             super::structure::REPLY_SUBJECT_WEIGHT
         );
     }
+    for &r in &detailed.echoes {
+        let rule = &ruleset.rules[r];
+        let _ = writeln!(
+            out,
+            "  the new text echoes the thread: {} (for {}, which the reply subject supports) stands outside the request, counted {}",
+            rule.id,
+            ruleset.queues[rule.queue].id,
+            super::structure::ECHO_FACTOR
+        );
+    }
     for (name, text, spans) in [
         ("subject", &message.subject, &detailed.subject),
         ("body", &message.body, &detailed.body),

@@ -112,6 +112,9 @@ pub struct Detailed {
     pub body: Spans,
     /// What the confidence model saw.
     pub features: score::Features,
+    /// Rules whose evidence in the new text echoed the reply's thread and counted
+    /// [`structure::ECHO_FACTOR`] (indexes into [`RuleSet::rules`]).
+    pub echoes: Vec<usize>,
 }
 
 /// The message's fields prepared for scanning and for quoting evidence.
@@ -325,7 +328,13 @@ impl Engine {
         subject.preamble.clear();
         subject.asides.clear();
         let contexts = self.contextualise(&mut hits, &subject, &body);
-        let (fired, signals) = self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
+        let (mut fired, signals) =
+            self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
+        let echoes = if reply_subject {
+            self.discount_echoes(&mut fired, &hits, &contexts, &body)
+        } else {
+            Vec::new()
+        };
 
         let rs = &self.ruleset;
         let mut scores = vec![0.0; rs.queues.len()];
@@ -465,7 +474,56 @@ impl Engine {
             subject,
             body,
             features,
+            echoes,
         })
+    }
+
+    /// In a reply, multiplies by [`structure::ECHO_FACTOR`] the score of each rule whose
+    /// evidence in the new text stands outside its request sentences while the reply subject
+    /// supports the same queue; returns those rules (indexes into [`RuleSet::rules`]).
+    fn discount_echoes(
+        &self,
+        fired: &mut [Fired],
+        hits: &[TermHit],
+        contexts: &[Context],
+        body: &Spans,
+    ) -> Vec<usize> {
+        let rs = &self.ruleset;
+        // The terms found in the subject outside negated scopes, in term order (as `hits` are).
+        let subject: Vec<u32> = hits
+            .iter()
+            .zip(contexts)
+            .filter(|(h, c)| h.field == Field::Subject && **c != Context::Negated)
+            .map(|(h, _)| h.term)
+            .collect();
+        let in_subject = |rule: usize| {
+            rs.rules[rule].fields.reads(Field::Subject, None)
+                && self.units[rule]
+                    .conditions
+                    .iter()
+                    .zip(&rs.rules[rule].conditions)
+                    .any(|((terms, _), c)| {
+                        c.triggers() && terms.iter().any(|t| subject.binary_search(t).is_ok())
+                    })
+        };
+        let thread: Vec<usize> = fired
+            .iter()
+            .filter(|f| f.score > 0.0 && in_subject(f.rule))
+            .map(|f| rs.rules[f.rule].queue)
+            .collect();
+        let mut echoes = Vec::new();
+        for f in fired.iter_mut() {
+            let h = f.decisive;
+            if f.score > 0.0
+                && h.field == Field::Body
+                && thread.contains(&rs.rules[f.rule].queue)
+                && body.context(h.start as usize, h.end as usize) == Context::Plain
+            {
+                f.score *= structure::ECHO_FACTOR;
+                echoes.push(f.rule);
+            }
+        }
+        echoes
     }
 
     /// Whether a signal that could move queue `chosen`'s evidence elsewhere was kept neither

@@ -16,6 +16,10 @@
 //!   Frage", "os escribo por otra cosa", "waar het wel om gaat") ends the preamble: a term
 //!   before the last one in the new text (thanks for the last answer, what was settled, the
 //!   thread's topic) counts [`PREAMBLE_FACTOR`] of the same term after it.
+//! - **The thread's echo.** In a reply, a rule whose queue the reply subject also supports, and
+//!   whose evidence in the new text stands only in narrative sentences, counts [`ECHO_FACTOR`]:
+//!   the writer refers to the thread ("thanks, the invoice arrived") before asking something
+//!   else. In a request sentence the thread's topic is the question again and counts in full.
 //! - **Side points.** An aside cue ("nicht dringend", "no rush", "pour plus tard", "niente di
 //!   grave") marks its sentence as minor: a term there counts [`ASIDE_FACTOR`] of the same term
 //!   in narrative text, even when the sentence asks. A shift cue inside an aside opens no
@@ -46,6 +50,12 @@ pub const PREAMBLE_FACTOR: f64 = REPLY_SUBJECT_WEIGHT;
 /// What a term in a sentence marked as a side point counts, as a share of the same term in
 /// narrative text: as much as the preamble, the other text that is not the request.
 pub const ASIDE_FACTOR: f64 = PREAMBLE_FACTOR;
+
+/// What a rule counts when its evidence in a reply's new text is an echo of the thread: the
+/// reply subject gave its queue evidence too, and the new text names that queue's topic only
+/// outside its request sentences ("thanks, the invoice arrived"; "now that the audit is done,
+/// who is our contact?"). As much as the preamble: both are the thread's topic, not the question.
+pub const ECHO_FACTOR: f64 = PREAMBLE_FACTOR;
 
 /// Where a term stands, as far as its worth is concerned (ordered from least to most worth).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]

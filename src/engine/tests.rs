@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::Path;
 
 use super::*;
@@ -429,4 +430,50 @@ fn the_language_read_from_the_scan_s_folds_is_the_language_of_the_sample() {
         let scanned = e.detailed("x", &m).verdict.language;
         assert_eq!(scanned, language_of(&m).unwrap_or_default(), "{:?}", m.subject);
     }
+}
+
+/// The score each fired rule of `subject` and `body` added, by rule id, and the echoed rules.
+fn scores_and_echoes(subject: &str, body: &str) -> (HashMap<String, f64>, Vec<String>) {
+    let e = engine();
+    let t = Ticket {
+        subject: subject.into(),
+        body: body.into(),
+        ..Ticket::default()
+    };
+    let d = e.detailed("x", &Message::from_ticket(&t));
+    let id = |r: usize| e.ruleset().rules[r].id.clone();
+    let scores = d.fired.iter().map(|f| (id(f.rule), f.score)).collect();
+    (scores, d.echoes.iter().map(|&r| id(r)).collect())
+}
+
+#[test]
+fn a_reply_that_names_its_threads_topic_in_narrative_text_counts_it_at_the_echo_factor() {
+    let body = "Thanks, the invoice arrived. The API shows an error in the checkout, what can we do?";
+    // The same new text in a reply to another thread: the invoice is narrative, counted in full.
+    let (other, none) = scores_and_echoes("Re: Webinar", body);
+    let (reply, echoes) = scores_and_echoes("Re: Invoice 2025-0412", body);
+    assert!(none.is_empty(), "{none:?}");
+    assert_eq!(echoes, ["billing.invoice"]);
+    let (o, r) = (other["billing.invoice"], reply["billing.invoice"]);
+    assert!(
+        (r - o * structure::ECHO_FACTOR).abs() < 1e-9,
+        "other thread {o}, invoice thread {r}"
+    );
+    // The new question is not the thread's: its evidence is untouched.
+    assert_eq!(other["tech.two_of"], reply["tech.two_of"]);
+}
+
+#[test]
+fn the_threads_topic_asked_about_again_is_no_echo() {
+    let (_, echoes) = scores_and_echoes(
+        "Re: Invoice 2025-0412",
+        "Could you send the invoice again as a PDF?",
+    );
+    assert!(echoes.is_empty(), "{echoes:?}");
+}
+
+#[test]
+fn a_topic_the_reply_subject_does_not_support_is_no_echo() {
+    let (_, echoes) = scores_and_echoes("Re: Plugin update", "Thanks, the invoice arrived.");
+    assert!(echoes.is_empty(), "{echoes:?}");
 }
