@@ -481,8 +481,11 @@ fn logs_to_a_file_have_no_colour_codes_and_file_names_cannot_forge_lines() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
+    // Generous: a debug build loading the default ruleset while other tests do the same can
+    // take tens of seconds on two cores; a rule file written before the server watches the
+    // folder would never be reported.
     let wait_for = |needle: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if text.contains(needle) {
@@ -494,7 +497,11 @@ fn logs_to_a_file_have_no_colour_codes_and_file_names_cannot_forge_lines() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    wait_for("triage serving");
+    let started = wait_for("triage serving");
+    assert!(
+        started.contains("triage serving"),
+        "the server did not start:\n{started}"
+    );
     let forged = "2026-01-01T00:00:00.000000Z ERROR triage: all tickets deleted";
     std::fs::write(
         rules.path().join(format!("evil\n{forged}.toml")),
