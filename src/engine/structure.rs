@@ -17,7 +17,7 @@
 //!   before the last one in the new text (thanks for the last answer, what was settled, the
 //!   thread's topic) counts [`PREAMBLE_FACTOR`] of the same term after it.
 //! - **The thread's echo.** In a reply, a rule whose queue the reply subject also supports, and
-//!   whose evidence in the new text stands only in narrative sentences, counts [`ECHO_FACTOR`]:
+//!   whose decisive evidence in the new text stands in a plain narrative sentence, counts [`ECHO_FACTOR`]:
 //!   the writer refers to the thread ("thanks, the invoice arrived") before asking something
 //!   else. In a request sentence the thread's topic is the question again and counts in full.
 //! - **Side points.** An aside cue ("nicht dringend", "no rush", "pour plus tard", "niente di
