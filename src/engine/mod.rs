@@ -489,6 +489,14 @@ impl Engine {
         body: &Spans,
     ) -> Vec<usize> {
         let rs = &self.ruleset;
+        let candidate = |f: &Fired| {
+            f.score > 0.0
+                && f.decisive.field == Field::Body
+                && body.context(f.decisive.start as usize, f.decisive.end as usize) == Context::Plain
+        };
+        if !fired.iter().any(candidate) {
+            return Vec::new();
+        }
         // The terms found in the subject outside negated scopes, in term order (as `hits` are).
         let subject: Vec<u32> = hits
             .iter()
@@ -496,6 +504,7 @@ impl Engine {
             .filter(|(h, c)| h.field == Field::Subject && **c != Context::Negated)
             .map(|(h, _)| h.term)
             .collect();
+        debug_assert!(subject.is_sorted(), "contextualise sorts the hits by term");
         let in_subject = |rule: usize| {
             rs.rules[rule].fields.reads(Field::Subject, None)
                 && self.units[rule]
@@ -506,19 +515,14 @@ impl Engine {
                         c.triggers() && terms.iter().any(|t| subject.binary_search(t).is_ok())
                     })
         };
-        let thread: Vec<usize> = fired
+        let subject_queues: Vec<usize> = fired
             .iter()
             .filter(|f| f.score > 0.0 && in_subject(f.rule))
             .map(|f| rs.rules[f.rule].queue)
             .collect();
         let mut echoes = Vec::new();
         for f in fired.iter_mut() {
-            let h = f.decisive;
-            if f.score > 0.0
-                && h.field == Field::Body
-                && thread.contains(&rs.rules[f.rule].queue)
-                && body.context(h.start as usize, h.end as usize) == Context::Plain
-            {
+            if candidate(f) && subject_queues.contains(&rs.rules[f.rule].queue) {
                 f.score *= structure::ECHO_FACTOR;
                 echoes.push(f.rule);
             }
