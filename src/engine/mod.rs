@@ -26,6 +26,7 @@ pub mod explanation;
 pub mod matcher;
 pub mod score;
 pub mod structure;
+pub mod trie;
 
 pub use matcher::CompileError;
 use matcher::{Reader, Scanner, TermHit};
