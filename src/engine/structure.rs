@@ -223,10 +223,12 @@ pub fn unexplained_share(text: &str, sentences: &[(usize, usize)], found: &mut [
         // Sentences come in order: offsets before this one belong to none of the rest.
         while next.next_if(|&&f| f < s).is_some() {}
         let explained = next.peek().is_some_and(|&&f| f < e);
-        let n = text[s..e]
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|w| w.chars().any(char::is_alphabetic))
-            .count();
+        let mut n = 0;
+        crate::text::each_word(&text[s..e], |w| {
+            let letter = w.bytes().any(|b| b.is_ascii_alphabetic())
+                || (!w.is_ascii() && w.chars().any(char::is_alphabetic));
+            n += usize::from(letter);
+        });
         if n < MIN_SENTENCE_WORDS && !explained {
             continue;
         }

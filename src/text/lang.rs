@@ -297,14 +297,13 @@ fn trigram_guess(text: &str) -> Option<(&'static str, bool)> {
 /// its lead.
 fn stopword_vote(folded: &[&str]) -> (Option<&'static str>, usize, usize) {
     let mut counts = [0usize; 7];
-    for word in folded
-        .iter()
-        .flat_map(|t| t.split(|c: char| !c.is_alphanumeric()))
-    {
-        let bits = stopword_bits(word);
-        for (i, count) in counts.iter_mut().enumerate() {
-            *count += usize::from(bits & (1 << i) != 0);
-        }
+    for text in folded {
+        super::each_word(text, |word| {
+            let bits = stopword_bits(word);
+            for (i, count) in counts.iter_mut().enumerate() {
+                *count += usize::from(bits & (1 << i) != 0);
+            }
+        });
     }
     let mut order: Vec<usize> = (0..7).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));

@@ -8,6 +8,30 @@ pub mod lang;
 
 pub use fold::{Folded, boundary_after, fold, fold_into, fold_term};
 
+/// Calls `f` with every piece of `text` between characters that are not alphanumeric (empty
+/// pieces included), as `text.split(|c: char| !c.is_alphanumeric())` would; ASCII, most of a
+/// folded text, is classified a byte at a time without decoding a char.
+pub fn each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (separator, len) = match bytes[i] {
+            b if b.is_ascii() => (!b.is_ascii_alphanumeric(), 1),
+            _ => {
+                let c = text[i..].chars().next().expect("a char starts here");
+                (!c.is_alphanumeric(), c.len_utf8())
+            }
+        };
+        if separator {
+            f(&text[start..i]);
+            start = i + len;
+        }
+        i += len;
+    }
+    f(&text[start..]);
+}
+
 /// `text` with its control characters (newlines included) escaped as `\n`, `\u{1b}`…, for
 /// text from files or requests that goes into diagnostics and log lines: a file name with a
 /// newline in it must not be able to write a log line of its own.
@@ -24,4 +48,19 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
         }
     }
     std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_split_where_str_split_on_non_alphanumerics_splits_them() {
+        for text in ["", "a", " we  are, here ", "über straße: ł-ó 50€x", "end."] {
+            let mut words = Vec::new();
+            each_word(text, |w| words.push(w));
+            let expected: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).collect();
+            assert_eq!(words, expected, "{text:?}");
+        }
+    }
 }
