@@ -105,6 +105,10 @@ pub struct Evidence {
     pub term: Option<String>,
     /// Where the rule (or signal) is written.
     pub location: Location,
+    /// True when the evidence echoes the reply's thread: the reply subject supports the rule's
+    /// queue and its decisive words stand outside the request, so it counted
+    /// [`structure::ECHO_FACTOR`](super::structure::ECHO_FACTOR) of its weight.
+    pub echo: bool,
 }
 
 /// A structural span of a text.
@@ -237,6 +241,7 @@ fn locate(
             matched: String::new(),
             term: None,
             location: signal.location.clone(),
+            echo: false,
         });
     }
     let fired = detailed.fired.iter().find(|f| rs.rules[f.rule].id == hit.rule)?;
@@ -257,6 +262,7 @@ fn locate(
         matched: text[start..end].to_string(),
         term: engine.scanner.terms.get(h.term as usize).map(ToString::to_string),
         location: rs.rules[fired.rule].location.clone(),
+        echo: detailed.echoes.contains(&fired.rule),
     })
 }
 

@@ -182,6 +182,32 @@ async fn chromium_renders_the_evidence_highlighted_in_place() {
     server.stop().await;
 }
 
+/// A reply that mentions its thread's topic in passing shows that evidence as an echo of the
+/// thread, in the evidence table and in the structure list, linked to its rule.
+#[tokio::test]
+async fn chromium_shows_the_evidence_that_echoes_the_thread() {
+    let Some(chromium) = chromium() else { return };
+    let server = TestServer::start().await;
+    let body = "Hallo,\n\nwie binden wir das Trustbadge in Shopware ein?\n\n\
+                Den Auditbericht mit den Punkten haben wir gestern im Team durchgesprochen.\n\nGruss";
+    let url = playground_url(&server, &[("subject", "AW: Auditbericht 2025"), ("body", body)]);
+    let dom = tokio::task::spawn_blocking(move || render(&chromium, &url, None))
+        .await
+        .unwrap();
+    let row = regex::Regex::new(r#"<tr id="evidence-\d+" data-rule="([^"]+)">(.*?)</tr>"#).unwrap();
+    let echoed: Vec<&str> = row
+        .captures_iter(&dom)
+        .filter(|c| c[2].contains("echoes the thread"))
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert_eq!(echoed, ["certification.audit_report"], "{dom}");
+    assert!(
+        dom.contains(r##"The new text echoes the thread: <a href="#rule=certification.audit_report">"##),
+        "no echo in the structure list"
+    );
+    server.stop().await;
+}
+
 /// The ruleset view lists the rules at their `file:line`, and a refused reload with its
 /// problems.
 #[tokio::test]

@@ -120,6 +120,54 @@ async fn explanation_positions_point_at_the_evidence_in_the_message() {
     server.stop().await;
 }
 
+/// A reply whose new text mentions the thread's own topic in passing, then asks something
+/// else: that evidence is marked as an echo of the thread (counted at the echo factor); the new
+/// question's is not. The same new text in a reply to another thread echoes nothing.
+#[tokio::test]
+async fn explain_marks_the_evidence_that_echoes_the_thread() {
+    let server = TestServer::start().await;
+    let body = "Hallo,\n\nwie binden wir das Trustbadge in Shopware ein?\n\n\
+                Den Auditbericht mit den Punkten haben wir gestern im Team durchgesprochen.\n\nGruss";
+    let echoes = |explanation: &Value| -> Vec<(String, String)> {
+        explanation["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| {
+                e["echo"]
+                    .as_bool()
+                    .expect("every evidence says whether it echoes")
+            })
+            .map(|e| {
+                (
+                    e["rule"].as_str().unwrap().to_string(),
+                    e["field"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let (status, reply) = post(
+        &server,
+        "/v1/explain",
+        &json!({"id": "echo", "subject": "AW: Auditbericht 2025", "body": body}),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["verdict"]["queue"], "technical_success", "{reply}");
+    assert_eq!(
+        echoes(&reply),
+        [("certification.audit_report".to_string(), "body".to_string())]
+    );
+    let (_, other_thread) = post(
+        &server,
+        "/v1/explain",
+        &json!({"id": "echo", "subject": "AW: Webinar", "body": body}),
+    )
+    .await;
+    assert!(echoes(&other_thread).is_empty(), "{other_thread}");
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn explain_refuses_what_the_webhook_refuses() {
     let server = TestServer::start().await;

@@ -267,7 +267,8 @@
         locLink((e.field === 'signal' ? '#signal=' : '#rule=') + encodeURIComponent(e.rule), e.location)),
       el('td', { class: 'nowrap' }, swatch(e.queue), ' ', e.queue),
       el('td', {}, e.field === 'headers' && e.header ? 'header:' + e.header : e.field),
-      el('td', { class: 'words' }, e.field === 'signal' ? el('span', { class: 'muted' }, 'moved by a signal') : '«' + e.matched + '»'),
+      el('td', { class: 'words' }, e.field === 'signal' ? el('span', { class: 'muted' }, 'moved by a signal') : '«' + e.matched + '»',
+        e.echo ? [' ', el('span', { class: 'muted echo' }, 'echoes the thread')] : null),
       el('td', { class: 'words' }, e.term ? el('span', { class: 'chip' }, e.term) : ''),
     ));
     $('evidence').replaceChildren(el('table', {},
@@ -282,6 +283,12 @@
     };
     const items = [];
     if (ex.reply_subject) items.push(el('li', {}, 'The subject is a reply or forward: thread context, counted 0.5 instead of 1.5.'));
+    const echoes = ex.evidence.filter((e) => e.echo);
+    if (echoes.length) {
+      items.push(el('li', {}, 'The new text echoes the thread: ',
+        echoes.map((e, i) => [i ? ', ' : '', el('a', { href: '#rule=' + encodeURIComponent(e.rule) }, e.rule)]),
+        ' (the reply subject supports ' + (echoes.length > 1 ? 'their queues' : 'its queue') + ' and the words stand outside the request: counted 0.5 of the weight).'));
+    }
     for (const s of ex.spans) {
       const label = SPAN_LABEL[s.kind] + ' (' + s.field + ')';
       items.push(el('li', {}, el('span', { class: SPAN_CLASS[s.kind] }, label), ': «' + text(s.field, s) + '»'));
