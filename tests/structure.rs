@@ -339,3 +339,45 @@ fn a_reply_that_echoes_its_threads_topic_before_asking_something_else_goes_to_th
         assert!(echoes(&other).is_empty(), "{subject}: {:?}", echoes(&other));
     }
 }
+
+/// A forward or reply whose new text asks nothing is its own message: the thread's topic in it
+/// is no echo, so it keeps its evidence and goes to that topic's queue, in every language.
+#[test]
+fn a_forward_that_asks_nothing_is_no_echo_of_its_thread_in_every_language() {
+    let engine = engine();
+    for (subject, body) in [
+        (
+            "Fwd: Invoice 2025-118",
+            "Hi,\n\nforwarding the invoice that was charged twice to our card.\n\nBest, Anna",
+        ),
+        (
+            "WG: Rechnung 2025-118",
+            "Hallo,\n\nanbei die Rechnung, die bei uns doppelt abgebucht wurde.\n\nGruß, Anna",
+        ),
+        (
+            "RV: Factura 2025-118",
+            "Hola,\n\nos reenvío la factura que se nos ha cobrado dos veces.\n\nSaludos, Ana",
+        ),
+        (
+            "TR: Facture 2025-118",
+            "Bonjour,\n\nje vous transfère la facture qui nous a été débitée deux fois.\n\nCordialement, Anne",
+        ),
+        (
+            "I: Fattura 2025-118",
+            "Buongiorno,\n\nvi inoltro la fattura che ci è stata addebitata due volte.\n\nSaluti, Anna",
+        ),
+        (
+            "Doorst: Factuur 2025-118",
+            "Hallo,\n\nhierbij de factuur die twee keer is afgeschreven.\n\nGroet, Anna",
+        ),
+        (
+            "PD: Faktura 2025-118",
+            "Dzień dobry,\n\nprzesyłam fakturę, która została pobrana dwukrotnie.\n\nPozdrawiam, Anna",
+        ),
+    ] {
+        let m = message(subject, body);
+        let d = engine.detailed("t", &m);
+        assert!(d.echoes.is_empty(), "{subject}: {:?}", d.echoes);
+        assert_eq!(d.verdict.queue, "contract", "{subject}");
+    }
+}

@@ -479,9 +479,10 @@ impl Engine {
         })
     }
 
-    /// In a reply, multiplies by [`structure::ECHO_FACTOR`] the score of each rule whose
-    /// evidence in the new text stands outside its request sentences while the reply subject
-    /// supports the same queue; returns those rules (indexes into [`RuleSet::rules`]).
+    /// In a reply whose new text has a request sentence, multiplies by
+    /// [`structure::ECHO_FACTOR`] the score of each rule whose evidence in the new text stands
+    /// outside its request sentences while the reply subject supports the same queue; returns
+    /// those rules (indexes into [`RuleSet::rules`]).
     fn discount_echoes(
         &self,
         fired: &mut [Fired],
@@ -496,6 +497,11 @@ impl Engine {
                 && body.context(f.decisive.start as usize, f.decisive.end as usize) == Context::Plain
         };
         if !fired.iter().any(candidate) {
+            return Vec::new();
+        }
+        // A new text that asks nothing is its own message (a forward: "anbei die Rechnung"),
+        // however much it repeats the thread: there is no other question to give way to.
+        if body.requests.is_empty() {
             return Vec::new();
         }
         // The terms found in the subject outside negated scopes, in term order (as `hits` are).

@@ -477,3 +477,12 @@ fn a_topic_the_reply_subject_does_not_support_is_no_echo() {
     let (_, echoes) = scores_and_echoes("Re: Plugin update", "Thanks, the invoice arrived.");
     assert!(echoes.is_empty(), "{echoes:?}");
 }
+
+#[test]
+fn a_forward_whose_new_text_asks_nothing_keeps_its_evidence_in_full() {
+    let body = "Forwarding the invoice we received last week, it was charged twice.";
+    let (other, _) = scores_and_echoes("Fwd: Webinar", body);
+    let (forward, echoes) = scores_and_echoes("Fwd: Invoice 2025-0412", body);
+    assert!(echoes.is_empty(), "{echoes:?}");
+    assert_eq!(forward["billing.invoice"], other["billing.invoice"]);
+}
