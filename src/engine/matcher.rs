@@ -3,10 +3,10 @@
 //! read it and no others, whatever the number of rules.
 //!
 //! Words, phrases and prefixes are found by one keyword trie per set ([`super::trie`]), walked
-//! from each word start; each regex term
-//! is its own regex, run only in the fields that read it, from the places where one of the
-//! literals that start all its matches occurs (found by the same walk when the regex starts
-//! at a word, by a small automaton of its own otherwise). (One multi-pattern regex reporting
+//! from each word start; each regex term is its own regex, run only in the fields that read
+//! it, from the places where one of the literals that start all its matches occurs (found by
+//! the same walk when the regex starts at a word, by a small Aho-Corasick automaton of its own
+//! otherwise). (One multi-pattern regex reporting
 //! every match kind spent most of a classification building lazy-DFA states: a 64-pattern
 //! overlapping automaton never stays warm, while each single regex's does, and most get a
 //! literal prefilter.)
@@ -427,8 +427,8 @@ impl Matcher {
             // "comprador" still counts inside "protección al comprador" for the rules that want
             // it. A radix trie in pre-order rather than an Aho-Corasick NFA (whose failure
             // links an anchored walk never follows): a phrase's unshared tail is one label in
-            // one cache line instead of a state per byte, and it builds in a quarter of the
-            // instructions (callgrind, default ruleset).
+            // one cache line instead of a state per byte, and the scanner of the default
+            // ruleset builds in 51 M instructions instead of 135 M (callgrind).
             let trie = Trie::new(&patterns);
             if trie.memory_usage() > limits::MAX_AUTOMATON_BYTES {
                 return Err(CompileError::TooLarge(trie.memory_usage()));

@@ -4,7 +4,8 @@
 //! in pre-order, so a walk reads each label as a run of bytes and a node's first child is the
 //! bytes right after it. An anchored walk never needs failure links, and the walk is where a
 //! scan spends its time waiting on memory: a general Aho-Corasick NFA keeps each state apart
-//! (one cache line or more per byte of a phrase), this keeps a phrase's unshared tail in one.
+//! (one cache line or more per byte of a phrase), this keeps a phrase's unshared tail in one
+//! label.
 //!
 //! Node layout (offsets in bytes from the node's start):
 //!
@@ -40,8 +41,8 @@ pub struct Trie {
 }
 
 impl Trie {
-    /// Builds the trie of `patterns` (non-empty, distinct byte strings; an empty or repeated
-    /// one is ignored). A pattern's id is its index.
+    /// Builds the trie of `patterns`. A pattern's id is its index; an empty pattern is
+    /// ignored, and a repeated one is found under its first index.
     pub fn new<P: AsRef<[u8]>>(patterns: &[P]) -> Trie {
         let mut sorted: Vec<(&[u8], PatternId)> = patterns
             .iter()
