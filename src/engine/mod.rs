@@ -500,7 +500,9 @@ impl Engine {
             return Vec::new();
         }
         // A new text that asks nothing is its own message (a forward: "anbei die Rechnung"),
-        // however much it repeats the thread: there is no other question to give way to.
+        // however much it repeats the thread: there is no other question to give way to. Any
+        // request sentence counts, an aside's too: a side question is still a question of the
+        // writer's own, which the thread's topic should not outweigh.
         if body.requests.is_empty() {
             return Vec::new();
         }
