@@ -101,7 +101,8 @@ impl Trie {
             let offset = self.node(child, end + 1);
             self.nodes[offsets + 4 * i..offsets + 4 * i + 4].copy_from_slice(&offset.to_le_bytes());
         }
-        // The scanner's size limit keeps the array far below 4 GiB.
+        // The ruleset's keyword limit (`limits::MAX_KEYWORD_BYTES`) keeps the array far below
+        // 4 GiB: each pattern adds at most its bytes and two nodes' bookkeeping.
         u32::try_from(at).expect("the trie is smaller than 4 GiB")
     }
 

@@ -35,7 +35,7 @@ pub const MAX_REGEX_NFA_BYTES: usize = 64 * 1024;
 pub const MAX_REGEXES_NFA_BYTES: usize = 8 * 1024 * 1024;
 
 /// Most bytes of keywords (words, phrases, prefixes; folded) in a ruleset: the input of the
-/// keyword automaton, whose memory grows with it (about 70 bytes per byte of keyword).
+/// keyword trie, whose memory grows with it.
 pub const MAX_KEYWORD_BYTES: usize = 4 * 1024 * 1024;
 
 /// Largest keyword automaton built (a backstop: the keyword limit keeps it far smaller).
