@@ -26,12 +26,67 @@ pub struct Zones {
     pub signature: String,
 }
 
-static ATTRIBUTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)^\s*(on|am|el|le|il|op|w dniu|dnia)\b.{0,240}\b(wrote|schrieb|escribi[óo]|a [ée]crit|ha scritto|schreef|napisa[łl](\(a\)|a)?)(\s*:?|\s.{0,160}:)\s*$",
-    )
-    .expect("attribution regex")
+/// The word an attribution line opens with ("On …", "Am …", "W dniu …").
+static ATTRIBUTION_INTRO: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)^\s*(on|am|el|le|il|op|w dniu|dnia)\b").expect("attribution intro regex")
 });
+
+/// The verb of an attribution line ("wrote", "schrieb", "a écrit", "napisał(a)").
+static ATTRIBUTION_VERB_WORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(wrote|schrieb|escribi[óo]|a [ée]crit|ha scritto|schreef|napisa[łl](\(a\)|a)?)")
+        .expect("attribution verb regex")
+});
+
+/// Most characters between an attribution's opening word and its verb (a date, a time, a name
+/// and an address).
+const ATTRIBUTION_MAX_BEFORE_VERB: usize = 240;
+
+/// Most characters between an attribution's verb and its closing colon (a name and an address:
+/// "Am … schrieb Support <a@b.com>:").
+const ATTRIBUTION_MAX_AFTER_VERB: usize = 160;
+
+/// Whether `line` has the shape of a reply attribution: an opening word, at most
+/// [`ATTRIBUTION_MAX_BEFORE_VERB`] characters, a verb, then nothing but an optional colon, or
+/// at most [`ATTRIBUTION_MAX_AFTER_VERB`] characters and a colon, at the end of the line.
+///
+/// The same language as the regex
+/// `^\s*(on|am|…)\b.{0,240}\b(wrote|…)(\s*:?|\s.{0,160}:)\s*$` (case-insensitive), tested
+/// against it, in three cheap steps: that regex's counted repetitions of any character made a
+/// lazy DFA too large to stay warm, and a line with a verb in it cost about 75,000 instructions.
+fn is_attribution_shaped(line: &str) -> bool {
+    let Some(intro) = ATTRIBUTION_INTRO.find(line) else {
+        return false;
+    };
+    let mut at = intro.end();
+    while let Some(verb) = ATTRIBUTION_VERB_WORD.find_at(line, at) {
+        let between = &line[intro.end()..verb.start()];
+        if between.contains('\n') || between.chars().count() > ATTRIBUTION_MAX_BEFORE_VERB {
+            // Every later verb is further away.
+            return false;
+        }
+        if attribution_tail(&line[verb.end()..]) {
+            return true;
+        }
+        // The next verb may start inside this one only in theory; look from its next character.
+        at = verb.start() + line[verb.start()..].chars().next().map_or(1, char::len_utf8);
+    }
+    false
+}
+
+/// What may follow an attribution's verb: `(\s*:?|\s.{0,160}:)\s*$`.
+fn attribution_tail(rest: &str) -> bool {
+    let trimmed = rest.trim();
+    if trimmed.is_empty() || trimmed == ":" {
+        return true;
+    }
+    let Some(inner) = rest.trim_end().strip_suffix(':') else {
+        return false;
+    };
+    let mut chars = inner.chars();
+    chars.next().is_some_and(char::is_whitespace)
+        && !inner.contains('\n')
+        && chars.count() <= ATTRIBUTION_MAX_AFTER_VERB
+}
 
 static SEPARATOR: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -181,6 +236,8 @@ const ATTRIBUTION_VERBS: [&str; 7] = [
 static ATTRIBUTION_VERB: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| {
     aho_corasick::AhoCorasick::builder()
         .ascii_case_insensitive(true)
+        // A DFA: every body is searched whole, and the seven verbs make a small one.
+        .kind(Some(aho_corasick::AhoCorasickKind::DFA))
         .build(ATTRIBUTION_VERBS)
         .expect("attribution verbs automaton")
 });
@@ -225,7 +282,7 @@ fn history_start(lines: &[&str], candidates: &[bool]) -> Option<usize> {
         if is_separator(line) {
             return Some(i);
         }
-        if candidates[i] && ATTRIBUTION.is_match(line) && is_attribution(line, &lines[i + 1..]) {
+        if candidates[i] && is_attribution_shaped(line) && is_attribution(line, &lines[i + 1..]) {
             return Some(i);
         }
         // Attributions that the mail client wrapped over two lines.
@@ -234,7 +291,7 @@ fn history_start(lines: &[&str], candidates: &[bool]) -> Option<usize> {
             && candidates[i + 1]
         {
             let joined = format!("{} {}", line.trim(), next.trim());
-            if ATTRIBUTION.is_match(&joined) && is_attribution(&joined, &lines[i + 2..]) {
+            if is_attribution_shaped(&joined) && is_attribution(&joined, &lines[i + 2..]) {
                 return Some(i);
             }
         }
@@ -254,7 +311,7 @@ pub fn has_history_marks(text: &str) -> bool {
         let line = lines[i];
         line.len() <= 400
             && (is_separator(line)
-                || (may_attribute(line) && ATTRIBUTION.is_match(line))
+                || (may_attribute(line) && is_attribution_shaped(line))
                 || is_header_block(&lines, i))
     })
 }
@@ -484,12 +541,25 @@ fn disclaimer_opening(paragraph: &[&str]) -> Option<usize> {
     opening
 }
 
+/// [`CLOSINGS`] by their first byte: a line is compared with the few that can start it, not
+/// with all of them.
+static CLOSINGS_BY_FIRST_BYTE: LazyLock<Vec<Vec<&'static str>>> = LazyLock::new(|| {
+    let mut by_byte = vec![Vec::new(); 256];
+    for closing in CLOSINGS {
+        by_byte[usize::from(closing.as_bytes()[0])].push(*closing);
+    }
+    by_byte
+});
+
 fn is_closing(line: &str) -> bool {
     with_folded(line.trim(), |folded| {
         if folded.is_empty() || folded.len() > 60 {
             return false;
         }
-        CLOSINGS.iter().any(|c| {
+        let Some(&first) = folded.as_bytes().first() else {
+            return false;
+        };
+        CLOSINGS_BY_FIRST_BYTE[usize::from(first)].iter().any(|c| {
             folded.strip_prefix(c).is_some_and(|rest| {
                 // "thanks for …" asks about something: it is no closing.
                 if rest.starts_with("s for") {
@@ -532,6 +602,97 @@ fn tail_is_short(lines: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The single regex [`is_attribution_shaped`] replaces: the oracle it must agree with.
+    static ATTRIBUTION_REGEX: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r"(?i)^\s*(on|am|el|le|il|op|w dniu|dnia)\b.{0,240}\b(wrote|schrieb|escribi[óo]|a [ée]crit|ha scritto|schreef|napisa[łl](\(a\)|a)?)(\s*:?|\s.{0,160}:)\s*$",
+        )
+        .unwrap()
+    });
+
+    /// Pieces of attribution-like lines: opening words, verbs (some cut or inflected), colons,
+    /// addresses, white space, and runs of text around the 160 and 240 character limits.
+    fn attribution_piece() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "On",
+                "ON",
+                "on",
+                "Am",
+                "El",
+                "Le",
+                "Il",
+                "Op",
+                "W dniu",
+                "w DNIU",
+                "Dnia",
+                "Onésimo",
+                "wrote",
+                "WROTE",
+                "wrotes",
+                "schrieb",
+                "escribió",
+                "ESCRIBIÓ",
+                "escribio",
+                "a écrit",
+                "A ÉCRIT",
+                "a ecrit",
+                "ha scritto",
+                "schreef",
+                "napisał",
+                "napisał(a)",
+                "NAPISAŁA",
+                "napisal(a)",
+                "napisała",
+                ":",
+                " :",
+                ": ",
+                "\t",
+                " ",
+                "  ",
+                "<a@b.com>",
+                "(a)",
+                "a",
+                "10:12",
+                "\r",
+            ])
+            .prop_map(str::to_string),
+            "[a-zéł ,.:()]{0,12}",
+            "[a-zé ]{150,170}",
+            "[a-zé ]{230,250}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+        #[test]
+        fn the_attribution_shape_is_the_attribution_regex(
+            pieces in prop::collection::vec(attribution_piece(), 0..9)
+        ) {
+            let line = pieces.concat();
+            prop_assert_eq!(is_attribution_shaped(&line), ATTRIBUTION_REGEX.is_match(&line), "{:?}", line);
+        }
+    }
+
+    #[test]
+    fn attributions_at_the_length_limits_are_recognised_as_the_regex_did() {
+        // " x…x " holds `before + 2` characters between "On" and "wrote"; " y…y:" holds
+        // `after` characters after the white space that follows the verb.
+        for (before, after, shaped) in [
+            (237, 0, true),
+            (238, 0, true),
+            (239, 0, false),
+            (10, 159, true),
+            (10, 160, true),
+            (10, 161, false),
+        ] {
+            let line = format!("On {} wrote {}:", "x".repeat(before), "y".repeat(after));
+            assert_eq!(is_attribution_shaped(&line), shaped, "{before} {after}");
+            assert_eq!(ATTRIBUTION_REGEX.is_match(&line), shaped, "{before} {after}");
+        }
+    }
 
     #[test]
     fn gt_quoted_lines_go_to_the_quoted_zone() {
