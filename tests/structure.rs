@@ -1,7 +1,7 @@
 //! Message structure with the default ruleset, in all seven languages: a negated or settled
 //! topic is not evidence, the request decides, a reply subject is thread context, what
-//! precedes a turn to the real request is preamble, a side point counts half, and a reply's
-//! echo of its thread counts half.
+//! precedes a turn to the real request is preamble, a side point counts half, a reply's echo
+//! of its thread counts half, and "instead of" negates only the thing replaced.
 
 use triage::engine::structure::Context;
 use triage::{Engine, Message, RuleSet, Ticket};
@@ -379,5 +379,51 @@ fn a_forward_that_asks_nothing_is_no_echo_of_its_thread_in_every_language() {
         let d = engine.detailed("t", &m);
         assert!(d.echoes.is_empty(), "{subject}: {:?}", d.echoes);
         assert_eq!(d.verdict.queue, "contract", "{subject}");
+    }
+}
+
+#[test]
+fn what_the_writer_wants_instead_is_not_negated_with_what_it_replaces_in_every_language() {
+    let engine = engine();
+    for (body, replaced, wanted) in [
+        (
+            "Instead of bank transfer we would like to pay by credit card from next month.",
+            "bank transfer",
+            "credit card",
+        ),
+        (
+            "Wir möchten statt per Überweisung künftig per Kreditkarte zahlen.",
+            "Überweisung",
+            "Kreditkarte",
+        ),
+        (
+            "En lugar de transferencia queremos pagar con tarjeta de crédito a partir de ahora.",
+            "transferencia",
+            "tarjeta",
+        ),
+        (
+            "Au lieu du virement nous voudrions désormais payer par carte bancaire.",
+            "virement",
+            "carte",
+        ),
+        (
+            "Invece del bonifico vorremmo pagare d'ora in poi con carta di credito.",
+            "bonifico",
+            "carta",
+        ),
+        (
+            "In plaats van een overschrijving willen we voortaan met creditcard betalen.",
+            "overschrijving",
+            "creditcard",
+        ),
+        (
+            "Zamiast przelewu chcielibyśmy od teraz płacić kartą kredytową.",
+            "przelewu",
+            "kartą",
+        ),
+    ] {
+        let m = message("", body);
+        assert_eq!(context_of(&engine, &m, replaced), Context::Negated, "{body}");
+        assert_ne!(context_of(&engine, &m, wanted), Context::Negated, "{body}");
     }
 }

@@ -56,7 +56,7 @@ pub struct Engine {
     /// For each term id: the units that become candidates when it is found.
     triggers: Vec<Vec<u32>>,
     /// For each term id: the cue it belongs to, when it is one.
-    cues: Vec<Option<(CueKind, Scope)>>,
+    cues: Vec<Option<(CueKind, Scope, Option<u8>)>>,
     /// The signal the confidence model reads as "addressed to us" ([`score::ADDRESSED_SIGNAL`]),
     /// by index into [`RuleSet::signals`].
     addressed: Option<usize>,
@@ -178,7 +178,7 @@ impl Engine {
         let mut cue_terms = Vec::new();
         for cue in &ruleset.cues {
             for t in &cue.terms {
-                cue_terms.push((intern(t), cue.kind, cue.scope));
+                cue_terms.push((intern(t), cue.kind, cue.scope, cue.window));
             }
         }
         let mut triggers = vec![Vec::new(); terms.len()];
@@ -201,8 +201,8 @@ impl Engine {
             }
         }
         let mut cues = vec![None; terms.len()];
-        for (t, kind, scope) in cue_terms {
-            cues[t as usize].get_or_insert((kind, scope));
+        for (t, kind, scope, window) in cue_terms {
+            cues[t as usize].get_or_insert((kind, scope, window));
         }
         let readers: Vec<Reader<'_>> = units
             .iter()
@@ -618,12 +618,13 @@ impl Engine {
             .iter()
             .filter(|h| h.field == field)
             .filter_map(|h| {
-                let (kind, scope) = self.cues[h.term as usize]?;
+                let (kind, scope, window) = self.cues[h.term as usize]?;
                 Some(CueHit {
                     start: h.start as usize,
                     end: h.end as usize,
                     kind,
                     scope,
+                    window,
                 })
             })
             .collect();

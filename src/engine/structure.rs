@@ -10,7 +10,8 @@
 //!   there counts [`REQUEST_FACTOR`] times the same term in narrative text.
 //! - **Negated and settled scopes.** In the style of NegEx, a negation cue ("not a", "kein",
 //!   "no es") opens a scope to the end of its clause, a settled cue ("already paid", "bereits
-//!   erledigt") closes one from the start of its clause; a term in such a scope is not
+//!   erledigt") closes one from the start of its clause, or only as many words as its
+//!   `window` gives ("statt", "instead of": the thing replaced); a term in such a scope is not
 //!   evidence (or counter-evidence, where the rule says `negated = "counter"`).
 //! - **A turn to the real request.** A shift cue ("different thing though", "meine eigentliche
 //!   Frage", "os escribo por otra cosa", "waar het wel om gaat") ends the preamble: a term
@@ -123,6 +124,8 @@ pub struct CueHit {
     pub kind: CueKind,
     /// Where its scope lies.
     pub scope: Scope,
+    /// The most words its scope reaches past the cue, when fewer than the clause holds.
+    pub window: Option<u8>,
 }
 
 /// Spans of one text with their [`Context`], from which every term hit takes its context.
@@ -196,13 +199,56 @@ impl Spans {
             .filter(|c| matches!(c.kind, CueKind::Negation | CueKind::Settled))
         {
             let (clause_start, clause_end) = clause_around(text, c.start, c.end);
-            match c.scope {
-                Scope::After => spans.negated.push((c.start, clause_end)),
-                Scope::Before => spans.negated.push((clause_start, c.end)),
+            match (c.scope, c.window) {
+                (Scope::After, None) => spans.negated.push((c.start, clause_end)),
+                (Scope::Before, None) => spans.negated.push((clause_start, c.end)),
+                (Scope::After, Some(n)) => {
+                    let end = words_after(text, c.end, n).min(clause_end);
+                    spans.negated.push((c.start, end));
+                }
+                (Scope::Before, Some(n)) => {
+                    let start = words_before(text, c.start, n).max(clause_start);
+                    spans.negated.push((start, c.end));
+                }
             }
         }
         spans
     }
+}
+
+/// Where the `n`-th word after byte `from` of `text` ends (a word: a run of letters and
+/// digits), or the end of the text when fewer follow.
+fn words_after(text: &str, from: usize, n: u8) -> usize {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in text[from..].char_indices() {
+        let word_char = c.is_alphanumeric();
+        if in_word && !word_char {
+            words += 1;
+            if words == n {
+                return from + i;
+            }
+        }
+        in_word = word_char;
+    }
+    text.len()
+}
+
+/// Where the `n`-th word before byte `to` of `text` starts, or 0 when fewer precede it.
+fn words_before(text: &str, to: usize, n: u8) -> usize {
+    let mut words = 0;
+    let mut in_word = false;
+    for (i, c) in text[..to].char_indices().rev() {
+        let word_char = c.is_alphanumeric();
+        if in_word && !word_char {
+            words += 1;
+            if words == n {
+                return i + c.len_utf8();
+            }
+        }
+        in_word = word_char;
+    }
+    0
 }
 
 /// Sentences shorter than this many words (greetings, sign-offs, "Order 4711:") say nothing
@@ -525,7 +571,35 @@ mod tests {
             end: start + phrase.len(),
             kind,
             scope,
+            window: None,
         }
+    }
+
+    #[test]
+    fn a_windowed_scope_ends_after_its_words_or_at_the_clause_end() {
+        let text = "Bitte statt per Überweisung künftig per Kreditkarte abbuchen, danke.";
+        let mut c = cue(text, "statt", CueKind::Negation, Scope::After);
+        c.window = Some(2);
+        let spans = Spans::of(text, &[c]);
+        assert_eq!(spans.negated.len(), 1);
+        let (s, e) = spans.negated[0];
+        assert_eq!(&text[s..e], "statt per Überweisung");
+        // A window longer than the clause stops at the clause.
+        c.window = Some(12);
+        let (s, e) = Spans::of(text, &[c]).negated[0];
+        assert_eq!(
+            &text[s..e],
+            "statt per Überweisung künftig per Kreditkarte abbuchen"
+        );
+    }
+
+    #[test]
+    fn a_windowed_settled_scope_reaches_back_its_words_only() {
+        let text = "We changed the card and the invoice is already paid.";
+        let mut c = cue(text, "already paid", CueKind::Settled, Scope::Before);
+        c.window = Some(2);
+        let (s, e) = Spans::of(text, &[c]).negated[0];
+        assert_eq!(&text[s..e], "invoice is already paid");
     }
 
     #[test]

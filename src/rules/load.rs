@@ -889,6 +889,32 @@ impl Builder {
                 Scope::After
             }
         };
+        let window = match &spec.window {
+            Option::None => Option::None,
+            Some(w) if !matches!(kind, CueKind::Negation | CueKind::Settled) => {
+                let at = self.at(file, w.span());
+                self.problem(
+                    Some(at),
+                    "window: only a `negation` or `settled` cue has a scope of words".to_string(),
+                );
+                Option::None
+            }
+            Some(w) => match u8::try_from(*w.get_ref()) {
+                Ok(n @ 1..=super::MAX_CUE_WINDOW) => Some(n),
+                _ => {
+                    let at = self.at(file, w.span());
+                    self.problem(
+                        Some(at),
+                        format!(
+                            "window = {}: expected a number of words from 1 to {}",
+                            w.get_ref(),
+                            super::MAX_CUE_WINDOW
+                        ),
+                    );
+                    Option::None
+                }
+            },
+        };
         let terms = self.terms(file, &spec.terms);
         if terms.is_empty() {
             self.problem(Some(location.clone()), format!("cue `{id}` has no terms"));
@@ -900,6 +926,7 @@ impl Builder {
             id,
             kind,
             scope,
+            window,
             terms,
             location,
         })
@@ -1167,6 +1194,25 @@ mod tests {
                 .any(|m| m.starts_with("r.toml:4:") && m.contains("a `shift` cue's scope is `before`")),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_negation_cue_loads_with_a_window_and_a_window_elsewhere_or_out_of_range_is_a_problem() {
+        let rules = "[[rule]]\nid = \"a.x\"\nqueue = \"a\"\nany = [\"x\"]\n\
+                     [[cue]]\nid = \"instead\"\nkind = \"negation\"\nwindow = 4\nterms = [\"instead of\"]\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", rules)]).unwrap();
+        assert_eq!(rs.cues[0].window, Some(4));
+        let wrong = "[[cue]]\nid = \"ask\"\nkind = \"request\"\nwindow = 3\nterms = [\"could you\"]\n\
+                     [[cue]]\nid = \"wide\"\nkind = \"negation\"\nwindow = 0\nterms = [\"not a\"]\n\
+                     [[cue]]\nid = \"wider\"\nkind = \"settled\"\nwindow = 300\nterms = [\"paid\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", wrong)]);
+        let has = |line: &str, text: &str| p.iter().any(|m| m.starts_with(line) && m.contains(text));
+        assert!(has("r.toml:4:", "only a `negation` or `settled` cue"), "{p:?}");
+        assert!(
+            has("r.toml:9:", "window = 0: expected a number of words from 1 to 20"),
+            "{p:?}"
+        );
+        assert!(has("r.toml:14:", "window = 300"), "{p:?}");
     }
 
     #[test]

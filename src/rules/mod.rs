@@ -177,6 +177,10 @@ pub enum Scope {
     Before,
 }
 
+/// The longest scope window a cue may give, in words: longer than most clauses, so a larger
+/// one would mean "the clause", which is what no window says.
+pub const MAX_CUE_WINDOW: u8 = 20;
+
 /// Words that mark the structure of a sentence (see `rules/README.md`, "Message structure").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cue {
@@ -186,6 +190,11 @@ pub struct Cue {
     pub kind: CueKind,
     /// Where its scope lies (negation and settled cues).
     pub scope: Scope,
+    /// The most words its scope reaches past the cue (negation and settled cues), when fewer
+    /// than the clause holds: NegEx's window (Chapman et al., 2001, "A simple algorithm for
+    /// identifying negated findings and diseases in discharge summaries", five words). `None`:
+    /// the whole clause.
+    pub window: Option<u8>,
     /// The cue words and phrases.
     pub terms: Vec<Term>,
     /// Where it is written.

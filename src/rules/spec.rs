@@ -148,6 +148,7 @@ pub(crate) struct CueSpec {
     pub id: Spanned<String>,
     pub kind: Spanned<String>,
     pub scope: Option<Spanned<String>>,
+    pub window: Option<Spanned<i64>>,
     pub terms: Vec<Spanned<String>>,
 }
 

@@ -203,6 +203,14 @@ async fn the_ruleset_view_lists_every_rule_with_its_file_and_line() {
     assert_eq!(view["queues"].as_array().unwrap().len(), rs.queues.len());
     assert_eq!(view["examples"].as_array().unwrap().len(), rs.examples.len());
     assert_eq!(view["last_reload"], Value::Null);
+    // Each cue with its scope, and a window where its scope is counted in words.
+    let cues = view["cues"].as_array().unwrap();
+    assert_eq!(cues.len(), rs.cues.len());
+    for (shown, cue) in cues.iter().zip(&rs.cues) {
+        assert_eq!(shown["id"], cue.id.as_str());
+        assert_eq!(shown["window"].as_u64(), cue.window.map(u64::from), "{shown}");
+    }
+    assert!(cues.iter().any(|c| c["window"].as_u64().is_some()));
     for rule in view["rules"].as_array().unwrap().iter().step_by(7) {
         let file = PathBuf::from(rule["location"]["file"].as_str().unwrap());
         let line = rule["location"]["line"].as_u64().unwrap() as usize;

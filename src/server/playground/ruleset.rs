@@ -150,6 +150,8 @@ pub struct CueView {
     pub kind: &'static str,
     /// `after` or `before`: where its scope lies.
     pub scope: &'static str,
+    /// The most words its scope reaches, when fewer than the clause (`null`: the clause).
+    pub window: Option<u8>,
     /// Its terms.
     pub terms: Vec<String>,
     /// Where it is written.
@@ -257,6 +259,7 @@ impl View {
                         Scope::After => "after",
                         Scope::Before => "before",
                     },
+                    window: c.window,
                     terms: c.terms.iter().map(ToString::to_string).collect(),
                     location: c.location.clone(),
                 })
