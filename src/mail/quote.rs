@@ -41,13 +41,14 @@ static ATTRIBUTION_VERB_WORD: LazyLock<Regex> = LazyLock::new(|| {
 /// and an address).
 const ATTRIBUTION_MAX_BEFORE_VERB: usize = 240;
 
-/// Most characters between an attribution's verb and its closing colon (a name and an address:
-/// "Am … schrieb Support <a@b.com>:").
+/// Most characters between the white space after an attribution's verb and its closing colon
+/// (a name and an address: "Am … schrieb Support <a@b.com>:").
 const ATTRIBUTION_MAX_AFTER_VERB: usize = 160;
 
 /// Whether `line` has the shape of a reply attribution: an opening word, at most
 /// [`ATTRIBUTION_MAX_BEFORE_VERB`] characters, a verb, then nothing but an optional colon, or
-/// at most [`ATTRIBUTION_MAX_AFTER_VERB`] characters and a colon, at the end of the line.
+/// a white space, at most [`ATTRIBUTION_MAX_AFTER_VERB`] characters and a colon, at the end of
+/// the line.
 ///
 /// The same language as the regex
 /// `^\s*(on|am|…)\b.{0,240}\b(wrote|…)(\s*:?|\s.{0,160}:)\s*$` (case-insensitive), tested
@@ -83,8 +84,9 @@ fn attribution_tail(rest: &str) -> bool {
         return false;
     };
     let mut chars = inner.chars();
+    // `\s` may be a line break; the characters after it (`.`) may not.
     chars.next().is_some_and(char::is_whitespace)
-        && !inner.contains('\n')
+        && !chars.as_str().contains('\n')
         && chars.count() <= ATTRIBUTION_MAX_AFTER_VERB
 }
 
@@ -227,7 +229,8 @@ fn join(lines: &[&str]) -> String {
     lines.join("\n").trim().to_string()
 }
 
-/// Words every attribution line contains (lower case); lines without one skip the regex.
+/// Words every attribution line contains (lower case); lines without one skip
+/// [`is_attribution_shaped`].
 const ATTRIBUTION_VERBS: [&str; 7] = [
     "wrote", "schrieb", "escribi", "crit", "scritto", "schreef", "napisa",
 ];
@@ -242,7 +245,7 @@ static ATTRIBUTION_VERB: LazyLock<aho_corasick::AhoCorasick> = LazyLock::new(|| 
         .expect("attribution verbs automaton")
 });
 
-/// Whether `line` holds an attribution verb: the cheap test before the attribution regex.
+/// Whether `line` holds an attribution verb: the cheap test before [`is_attribution_shaped`].
 fn may_attribute(line: &str) -> bool {
     ATTRIBUTION_VERB.is_match(line)
 }
@@ -657,11 +660,17 @@ mod tests {
                 "a",
                 "10:12",
                 "\r",
+                "\n",
+                "\u{a0}",
+                "\u{2028}",
+                " \n:",
             ])
             .prop_map(str::to_string),
             "[a-zéł ,.:()]{0,12}",
             "[a-zé ]{150,170}",
             "[a-zé ]{230,250}",
+            "[éłó]{155,165}",
+            "[éłó ]{235,245}",
         ]
     }
 
@@ -677,6 +686,18 @@ mod tests {
     }
 
     #[test]
+    fn a_line_break_may_follow_the_verb_but_not_stand_before_the_colon() {
+        for (line, shaped) in [
+            ("On Monday Support wrote\nx:", true),
+            ("On Monday Support wrote x\ny:", false),
+            ("On Monday Support wrote\u{a0}Support:", true),
+        ] {
+            assert_eq!(is_attribution_shaped(line), shaped, "{line:?}");
+            assert_eq!(ATTRIBUTION_REGEX.is_match(line), shaped, "{line:?}");
+        }
+    }
+
+    #[test]
     fn attributions_at_the_length_limits_are_recognised_as_the_regex_did() {
         // " x…x " holds `before + 2` characters between "On" and "wrote"; " y…y:" holds
         // `after` characters after the white space that follows the verb.
@@ -688,9 +709,12 @@ mod tests {
             (10, 160, true),
             (10, 161, false),
         ] {
-            let line = format!("On {} wrote {}:", "x".repeat(before), "y".repeat(after));
-            assert_eq!(is_attribution_shaped(&line), shaped, "{before} {after}");
-            assert_eq!(ATTRIBUTION_REGEX.is_match(&line), shaped, "{before} {after}");
+            for (x, y) in [("x", "y"), ("é", "ł")] {
+                // Counted in characters, not bytes.
+                let line = format!("On {} wrote {}:", x.repeat(before), y.repeat(after));
+                assert_eq!(is_attribution_shaped(&line), shaped, "{before} {after} {x}");
+                assert_eq!(ATTRIBUTION_REGEX.is_match(&line), shaped, "{before} {after} {x}");
+            }
         }
     }
 
