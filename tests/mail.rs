@@ -554,8 +554,9 @@ fn with_line_endings(raw: &[u8], ending: &[u8]) -> Vec<u8> {
 
 /// A message reads the same whether it came over SMTP or the milter (CR LF) or from a file on
 /// disk (bare LF): every email of the repository, and of the public corpus when present, parses
-/// to the same message in both forms. (mail-parser alone loses the body of a message whose
-/// `Date:` ends in the zone `UT` before a bare LF; 1 of the corpus's files showed it.)
+/// to the same message in both forms. (mail-parser's date parser lost the body of a message
+/// whose `Date:` ends in the zone `UT` before a bare LF; 1 of the corpus's files showed it.
+/// Dates are now read raw, and the line endings are still made one.)
 #[test]
 fn every_email_parses_alike_with_lf_and_crlf_line_endings() {
     let mut roots = vec![

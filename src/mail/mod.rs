@@ -102,10 +102,10 @@ pub fn parse_with(raw: &[u8], limits: &Limits, cancel: &Cancel) -> Result<Messag
             None => raw,
         };
         // Mail on disk (mbox, maildir, `.eml` files) often ends its lines with a bare LF, where
-        // SMTP and the milter carry CRLF. The MIME parser must see one form, or the same message
-        // could read differently by the way it came: mail-parser 0.11 reads a `Date:` that ends
-        // in the zone `UT` followed by a bare LF past the blank line, and takes the body for
-        // headers.
+        // SMTP and the milter carry CRLF. The MIME parser sees one form, so that the same message
+        // reads the same by whichever way it came. (mail-parser 0.11's date parser read a `Date:`
+        // ending in the zone `UT` before a bare LF past the blank line; dates are now read raw,
+        // see `mime::PARSER`, but the parser's other readers are written for CRLF too.)
         let crlf = with_crlf(raw);
         let (input, mut notes) = guard::prescan(&crlf, limits);
         cancel.check()?;
@@ -275,6 +275,27 @@ mod tests {
             let m = parse(raw.as_bytes(), &Limits::default()).unwrap();
             assert_eq!(m.body, "hello there", "{zone}");
             assert_eq!(m.subject, "t");
+        }
+    }
+
+    #[test]
+    fn a_date_in_a_one_letter_zone_keeps_the_header_after_it_and_the_body() {
+        // mail-parser 0.11.9's date parser swallows the line after "Z" (CRLF or not).
+        for eol in ["\n", "\r\n"] {
+            let raw = format!(
+                "From: a@b.c{eol}Date: Mon, 01 Jan 2024 10:00:00 Z{eol}Subject: t{eol}{eol}body{eol}"
+            );
+            let m = parse(raw.as_bytes(), &Limits::default()).unwrap();
+            assert_eq!(m.subject, "t", "{eol:?}");
+            assert_eq!(m.body, "body", "{eol:?}");
+            let last = format!(
+                "From: a@b.c{eol}Subject: t{eol}Date: Mon, 01 Jan 2024 10:00:00 Z{eol}{eol}body{eol}"
+            );
+            assert_eq!(
+                parse(last.as_bytes(), &Limits::default()).unwrap().body,
+                "body",
+                "{eol:?}"
+            );
         }
     }
 
