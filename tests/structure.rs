@@ -421,6 +421,27 @@ fn what_the_writer_wants_instead_is_not_negated_with_what_it_replaces_in_every_l
             "przelewu",
             "kartą",
         ),
+        // Elided, and with the replacement's preposition repeated at once.
+        (
+            "Au lieu d'une facture annuelle nous voudrions des factures mensuelles.",
+            "annuelle",
+            "mensuelles",
+        ),
+        (
+            "Invece dell'addebito annuale vorremmo un addebito mensile.",
+            "annuale",
+            "mensile",
+        ),
+        (
+            "Bitte statt per Überweisung per Kreditkarte abbuchen.",
+            "Überweisung",
+            "Kreditkarte",
+        ),
+        (
+            "Could we pay by card instead of by transfer by the end of the month?",
+            "transfer",
+            "month",
+        ),
     ] {
         let m = message("", body);
         assert_eq!(context_of(&engine, &m, replaced), Context::Negated, "{body}");

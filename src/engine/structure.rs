@@ -124,7 +124,8 @@ pub struct CueHit {
     pub kind: CueKind,
     /// Where its scope lies.
     pub scope: Scope,
-    /// The most words its scope reaches past the cue, when fewer than the clause holds.
+    /// The most words its scope spans beside the cue (after or before it, as `scope` says),
+    /// when fewer than the clause holds.
     pub window: Option<u8>,
 }
 
@@ -217,19 +218,41 @@ impl Spans {
 }
 
 /// Where the `n`-th word after byte `from` of `text` ends (a word: a run of letters and
-/// digits), or the end of the text when fewer follow.
+/// digits), or the end of the text when fewer follow. The window also ends before its first
+/// word when that word comes again inside it: "statt per Überweisung per Kreditkarte" repeats
+/// its preposition where what replaces the negated thing begins.
 fn words_after(text: &str, from: usize, n: u8) -> usize {
+    let same = |a: &str, b: &str| {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .eq(b.chars().flat_map(char::to_lowercase))
+    };
     let mut words = 0;
-    let mut in_word = false;
-    for (i, c) in text[from..].char_indices() {
-        let word_char = c.is_alphanumeric();
-        if in_word && !word_char {
-            words += 1;
-            if words == n {
-                return from + i;
+    let mut first: Option<&str> = None;
+    let mut word_start = None;
+    // One more step past the end closes a word that ends the text.
+    for (at, c) in text[from..]
+        .char_indices()
+        .map(|(i, c)| (from + i, Some(c)))
+        .chain([(text.len(), None)])
+    {
+        match (c.is_some_and(char::is_alphanumeric), word_start) {
+            (true, None) => word_start = Some(at),
+            (false, Some(start)) => {
+                let word = &text[start..at];
+                match first {
+                    None => first = Some(word),
+                    Some(f) if same(f, word) => return start,
+                    Some(_) => {}
+                }
+                words += 1;
+                if words == n {
+                    return at;
+                }
+                word_start = None;
             }
+            _ => {}
         }
-        in_word = word_char;
     }
     text.len()
 }
@@ -577,20 +600,48 @@ mod tests {
 
     #[test]
     fn a_windowed_scope_ends_after_its_words_or_at_the_clause_end() {
-        let text = "Bitte statt per Überweisung künftig per Kreditkarte abbuchen, danke.";
+        let text = "Bitte statt der Überweisung künftig mit Kreditkarte abbuchen, danke.";
         let mut c = cue(text, "statt", CueKind::Negation, Scope::After);
         c.window = Some(2);
         let spans = Spans::of(text, &[c]);
         assert_eq!(spans.negated.len(), 1);
         let (s, e) = spans.negated[0];
-        assert_eq!(&text[s..e], "statt per Überweisung");
+        assert_eq!(&text[s..e], "statt der Überweisung");
         // A window longer than the clause stops at the clause.
         c.window = Some(12);
         let (s, e) = Spans::of(text, &[c]).negated[0];
         assert_eq!(
             &text[s..e],
-            "statt per Überweisung künftig per Kreditkarte abbuchen"
+            "statt der Überweisung künftig mit Kreditkarte abbuchen"
         );
+    }
+
+    #[test]
+    fn a_windowed_scope_ends_where_its_first_word_comes_again() {
+        // The second "per" begins what replaces the negated thing.
+        let text = "Wir möchten statt per Überweisung per Kreditkarte zahlen.";
+        let mut c = cue(text, "statt", CueKind::Negation, Scope::After);
+        c.window = Some(4);
+        let (s, e) = Spans::of(text, &[c]).negated[0];
+        assert_eq!(&text[s..e], "statt per Überweisung ");
+    }
+
+    #[test]
+    fn word_windows_count_words_across_non_ascii_letters_and_stop_at_the_text_edges() {
+        let text = "Größe ändern ärgerlich";
+        // Fewer words than the window: to the end, and back to the start.
+        assert_eq!(words_after(text, 0, 5), text.len());
+        assert_eq!(words_before(text, text.len(), 5), 0);
+        // Exactly the words there are, with a non-ASCII letter at each edge.
+        assert_eq!(words_after(text, 0, 3), text.len());
+        assert_eq!(&text[words_before(text, text.len(), 2)..], "ändern ärgerlich");
+        assert_eq!(&text[..words_after(text, 0, 2)], "Größe ändern");
+        // A window that reaches exactly the end of the clause ends with it.
+        let clause = "not a cancellation, thanks";
+        let mut c = cue(clause, "not a", CueKind::Negation, Scope::After);
+        c.window = Some(1);
+        let (s, e) = Spans::of(clause, &[c]).negated[0];
+        assert_eq!(&clause[s..e], "not a cancellation");
     }
 
     #[test]

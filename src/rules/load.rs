@@ -838,6 +838,7 @@ impl Builder {
         let before = self.problems.len();
         let id = spec.id.get_ref().clone();
         self.unique_id(&id, self.at(file, spec.id.span()), seen);
+        let before_kind = self.problems.len();
         let kind = match spec.kind.get_ref().as_str() {
             "request" => CueKind::Request,
             "negation" => CueKind::Negation,
@@ -889,8 +890,11 @@ impl Builder {
                 Scope::After
             }
         };
+        // (A kind refused above is not refused again for its window.)
+        let kind_refused = self.problems.len() > before_kind;
         let window = match &spec.window {
             Option::None => Option::None,
+            Some(_) if kind_refused => Option::None,
             Some(w) if !matches!(kind, CueKind::Negation | CueKind::Settled) => {
                 let at = self.at(file, w.span());
                 self.problem(
@@ -1213,6 +1217,10 @@ mod tests {
             "{p:?}"
         );
         assert!(has("r.toml:14:", "window = 300"), "{p:?}");
+        // An unknown kind is one problem, not a second one for its window.
+        let unknown = "[[cue]]\nid = \"odd\"\nkind = \"maybe\"\nwindow = 3\nterms = [\"x\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", unknown)]);
+        assert_eq!(p.iter().filter(|m| m.starts_with("r.toml:")).count(), 1, "{p:?}");
     }
 
     #[test]

@@ -190,8 +190,8 @@ pub struct Cue {
     pub kind: CueKind,
     /// Where its scope lies (negation and settled cues).
     pub scope: Scope,
-    /// The most words its scope reaches past the cue (negation and settled cues), when fewer
-    /// than the clause holds: NegEx's window (Chapman et al., 2001, "A simple algorithm for
+    /// The most words its scope spans beside the cue, after it or before it as `scope` says
+    /// (negation and settled cues), when fewer than the clause holds: NegEx's window (Chapman et al., 2001, "A simple algorithm for
     /// identifying negated findings and diseases in discharge summaries", five words). `None`:
     /// the whole clause.
     pub window: Option<u8>,

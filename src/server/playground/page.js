@@ -405,7 +405,7 @@
       conditionsOf(s.conditions))));
 
     const cues = el('section', { class: 'card' }, el('h2', {}, 'Structure cues'), rs.cues.map((c) => el('div', { class: 'rule', id: 'cue-' + c.id },
-      el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, c.id), el('span', { class: 'muted' }, c.kind + (c.kind === 'request' ? '' : ', scope ' + c.scope + (c.window ? ' (' + c.window + ' words)' : ''))), el('span', { class: 'loc', title: where(c.location) }, shortWhere(c.location))),
+      el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, c.id), el('span', { class: 'muted' }, c.kind + (c.kind === 'request' ? '' : ', scope ' + c.scope + (c.window ? ' (' + c.window + (c.window === 1 ? ' word)' : ' words)') : ''))), el('span', { class: 'loc', title: where(c.location) }, shortWhere(c.location))),
       el('div', { class: 'cond' }, c.terms.map((t) => el('span', { class: 'chip' }, t))))));
 
     const examples = el('section', { class: 'card' }, el('h2', {}, 'Examples'), rs.queues.map((q) => {
