@@ -152,6 +152,9 @@ pub fn watch_as(rules: Arc<Rules>, role: Role) -> Result<Option<Watch>, notify::
     };
     let (watch, mut rx) = watch_dirs(&[dir])?;
     tokio::spawn(async move {
+        // A change between the first load and the watch raised no event: look once now (a
+        // reload that finds the same version rebuilds nothing).
+        reload_as(rules.clone(), "changed before the watch began", role).await;
         while next_change(&mut rx).await {
             reload_as(rules.clone(), "files changed", role).await;
         }

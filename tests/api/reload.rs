@@ -61,6 +61,29 @@ async fn editing_a_rule_file_swaps_in_a_new_version_and_a_broken_one_is_refused(
     server.stop().await;
 }
 
+/// A rule file changed after the ruleset was loaded but before its directory was watched (a
+/// deployment writing rules as the server starts) raised no event the watch could see: the
+/// watch looks once when it begins.
+#[tokio::test]
+async fn a_change_made_before_the_watch_began_is_picked_up() {
+    let dir = copy_rules();
+    let rules = std::sync::Arc::new(triage::server::Rules::load(Some(dir.path().to_path_buf())).unwrap());
+    let first = rules.current().engine.ruleset().version.clone();
+    let file = dir.path().join("00-queues.toml");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("\n# changed before the watch\n");
+    std::fs::write(&file, text).unwrap();
+    let _watch = triage::server::reload::watch(rules.clone()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while rules.current().engine.ruleset().version == first {
+        assert!(
+            Instant::now() < deadline,
+            "the change was not picked up within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn wait_for_change(
     client: &mut pb::triage_client::TriageClient<tonic::transport::Channel>,
     from: &str,
