@@ -69,7 +69,8 @@ impl Field {
         }
     }
 
-    fn bit(self) -> u16 {
+    /// The field's bit in a [`FieldSet`]'s mask (and in any per-field mask): `1 << index`.
+    pub fn bit(self) -> u16 {
         1 << (self as u16)
     }
 }
