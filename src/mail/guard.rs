@@ -14,7 +14,10 @@ pub fn prescan<'a>(raw: &'a [u8], limits: &Limits) -> (&'a [u8], Vec<String>) {
     let mut open: Vec<&[u8]> = Vec::new();
     let mut parts = 0usize;
     let mut offset = 0usize;
-    for line in raw.split(|&b| b == b'\n') {
+    // (The lines are found with memchr: this pass reads every byte of every message.)
+    let ends = memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len()));
+    for end in ends {
+        let line = &raw[offset..end];
         let start = offset;
         offset += line.len() + 1;
         if let Some(boundary) = declared_boundary(line) {
@@ -54,11 +57,8 @@ pub fn prescan<'a>(raw: &'a [u8], limits: &Limits) -> (&'a [u8], Vec<String>) {
 
 /// The value of a `boundary=` parameter on this line, if it declares one.
 fn declared_boundary(line: &[u8]) -> Option<&[u8]> {
-    // Look only at `=` signs: far fewer than bytes, even in quoted-printable text.
-    let mut from = 0;
-    while let Some(eq) = line[from..].iter().position(|&b| b == b'=') {
-        let eq = from + eq;
-        from = eq + 1;
+    // Look only at `=` signs (memchr): far fewer than bytes, even in quoted-printable text.
+    for eq in memchr::memchr_iter(b'=', line) {
         if eq < 8 || !line[eq - 8..eq].eq_ignore_ascii_case(b"boundary") {
             continue;
         }

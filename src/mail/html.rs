@@ -5,6 +5,10 @@
 //! Thunderbird's `moz-cite-prefix`). Those markers are lost in the text rendering, so the HTML
 //! is cut at the first of them and each half is rendered on its own.
 
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
+
 use super::Limits;
 
 /// Markers (lower case) of a quote container; the split happens at the tag holding them.
@@ -20,6 +24,16 @@ const QUOTE_MARKERS: &[(&str, bool)] = &[
     ("border-top:solid", false),
     ("border-top: solid", false),
 ];
+
+/// [`QUOTE_MARKERS`] in one automaton, ASCII case ignored: one pass over the HTML finds every
+/// marker, with no lower-cased copy of it (eight substring searches of such a copy were 3% of
+/// the public email sample's CPU, by perf).
+static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(QUOTE_MARKERS.iter().map(|(marker, _)| marker))
+        .expect("a few short literals build")
+});
 
 /// How far into a container the evidence of history is looked for.
 const EVIDENCE_WINDOW: usize = 4096;
@@ -58,21 +72,12 @@ pub fn render(html: &str, limits: &Limits, notes: &mut Vec<String>) -> Rendered 
 /// block or a quote. A webmail container that wraps the writer's own text (Gmail keeps its
 /// `gmail_quote` container when the quote inside it is deleted) is not history.
 fn split_at_quote(html: &str) -> (&str, &str) {
-    // ASCII lower-casing keeps byte offsets, so positions map back onto `html`.
-    let lower = html.to_ascii_lowercase();
-    let mut candidates: Vec<(usize, bool)> = QUOTE_MARKERS
-        .iter()
-        .flat_map(|&(marker, certain)| {
-            lower
-                .match_indices(marker)
-                .take(MAX_CANDIDATES)
-                .map(move |(at, _)| (at, certain))
-        })
-        .collect();
-    candidates.sort_unstable();
-    for &(at, certain) in candidates.iter().take(MAX_CANDIDATES) {
-        let tag = lower[..=at].rfind('<').unwrap_or(at);
-        if certain || holds_history(&lower[tag..], &html[tag..]) {
+    // No marker is part of another, so the leftmost-first matches are those of each marker
+    // searched alone, in the order of their positions.
+    for m in MARKERS.find_iter(html).take(MAX_CANDIDATES) {
+        let (at, certain) = (m.start(), QUOTE_MARKERS[m.pattern().as_usize()].1);
+        let tag = html[..=at].rfind('<').unwrap_or(at);
+        if certain || holds_history(&html[tag..]) {
             return (&html[..tag], &html[tag..]);
         }
     }
@@ -80,16 +85,16 @@ fn split_at_quote(html: &str) -> (&str, &str) {
 }
 
 /// True when the start of a container holds the evidence of quoted history.
-fn holds_history(lower: &str, html: &str) -> bool {
+fn holds_history(html: &str) -> bool {
     let end = html.floor_char_boundary(EVIDENCE_WINDOW.min(html.len()));
-    let window = &lower[..end];
-    if QUOTE_MARKERS
-        .iter()
-        .any(|&(marker, certain)| certain && window.contains(marker))
+    let window = &html[..end];
+    if MARKERS
+        .find_iter(window)
+        .any(|m| QUOTE_MARKERS[m.pattern().as_usize()].1)
     {
         return true;
     }
-    super::quote::has_history_marks(&to_text(&html[..end]))
+    super::quote::has_history_marks(&to_text(window))
 }
 
 /// Converts HTML to plain text: no tags, scripts or styles; entities decoded; blocks as lines.

@@ -335,7 +335,8 @@ fn header_value(header: &Header<'_>, raw: &[u8]) -> String {
     let bytes = header_bytes(header, raw);
     let raw_value = unfold(bytes);
     if !raw_value.contains("=?") {
-        return raw_value.trim().to_string();
+        // (Trimmed already: the unfolded lines are.)
+        return raw_value;
     }
     if matches!(header.value, HeaderValue::Address(_)) {
         return address_list(header, raw).join(", ");
@@ -415,11 +416,15 @@ fn unfold(bytes: &[u8]) -> String {
             None => String::from_utf8_lossy(bytes),
         },
     };
-    text.split(['\r', '\n'])
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    // Into one buffer: every header of every message passes here.
+    let mut out = String::with_capacity(text.len());
+    for line in text.split(['\r', '\n']).map(str::trim).filter(|l| !l.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
 }
 
 /// `Name <address>` (or the bare address) for every mailbox, groups flattened.
