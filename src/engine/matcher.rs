@@ -583,7 +583,9 @@ fn word_start_classes(pattern: &str) -> Option<Vec<ByteSet>> {
                     (range.start()..=range.end()).for_each(|b| set.insert(b));
                 }
             }
-            HirKind::Literal(literal) if literal.0.len() == 1 && literal.0[0].is_ascii() => set.insert(literal.0[0]),
+            HirKind::Literal(literal) if literal.0.len() == 1 && literal.0[0].is_ascii() => {
+                set.insert(literal.0[0])
+            }
             _ => return None,
         }
         Some(set)
@@ -632,9 +634,9 @@ fn word_start_classes(pattern: &str) -> Option<Vec<ByteSet>> {
             },
         }
     }
-    let word = sets.first().is_some_and(|set| {
-        (0..=127u8).all(|b| !set.contains(b) || b.is_ascii_alphanumeric() || b == b'_')
-    });
+    let word = sets
+        .first()
+        .is_some_and(|set| (0..=127u8).all(|b| !set.contains(b) || b.is_ascii_alphanumeric() || b == b'_'));
     (sets.len() >= 2 && word).then_some(sets)
 }
 
