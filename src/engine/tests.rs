@@ -268,6 +268,35 @@ fn verdicts_carry_the_ruleset_version_and_the_id() {
 }
 
 #[test]
+fn no_queue_in_the_ranking_is_more_confident_than_the_chosen_one() {
+    // A model that doubts every verdict: the rest of the probability would otherwise make the
+    // runner-up look likelier than the queue chosen.
+    let extra = "\n[calibration]\ntemperature = 1.0\nintercept = -2.0\nsoftmax_logit = 0.0\n";
+    let rs = RuleSet::from_sources(
+        Path::new("t"),
+        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
+    )
+    .unwrap();
+    let t = Ticket {
+        subject: "invoice".into(),
+        body: "plugin api error checkout".into(),
+        ..Ticket::default()
+    };
+    let v = Engine::new(rs).unwrap().classify("x", &Message::from_ticket(&t));
+    assert!(v.ranking.len() >= 2, "{:?}", v.ranking);
+    assert!(v.confidence < 0.5, "{}", v.confidence);
+    for r in &v.ranking[1..] {
+        assert!(
+            r.confidence <= v.confidence,
+            "{} {} > {}",
+            r.queue,
+            r.confidence,
+            v.confidence
+        );
+    }
+}
+
+#[test]
 fn ranking_is_sorted_and_confidences_are_probabilities() {
     let v = classify("invoice", "plugin api error checkout");
     for pair in v.ranking.windows(2) {
