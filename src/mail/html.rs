@@ -26,7 +26,7 @@ const QUOTE_MARKERS: &[(&str, bool)] = &[
 ];
 
 /// [`QUOTE_MARKERS`] in one automaton, ASCII case ignored: one pass over the HTML finds every
-/// marker, with no lower-cased copy of it (eight substring searches of such a copy were 3% of
+/// occurrence of every marker, with no lower-cased copy of it (eight substring searches of such a copy were 3% of
 /// the public email sample's CPU, by perf).
 static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
@@ -72,10 +72,19 @@ pub fn render(html: &str, limits: &Limits, notes: &mut Vec<String>) -> Rendered 
 /// block or a quote. A webmail container that wraps the writer's own text (Gmail keeps its
 /// `gmail_quote` container when the quote inside it is deleted) is not history.
 fn split_at_quote(html: &str) -> (&str, &str) {
-    // No marker is part of another, so the leftmost-first matches are those of each marker
-    // searched alone, in the order of their positions.
-    for m in MARKERS.find_iter(html).take(MAX_CANDIDATES) {
-        let (at, certain) = (m.start(), QUOTE_MARKERS[m.pattern().as_usize()].1);
+    // Every occurrence of every marker (overlapping, as eight separate searches found them: a
+    // marker may share a letter with the next), the first MAX_CANDIDATES of each, in order.
+    let mut per_marker = [0usize; QUOTE_MARKERS.len()];
+    let mut candidates: Vec<(usize, bool)> = Vec::new();
+    for m in MARKERS.find_overlapping_iter(html) {
+        let marker = m.pattern().as_usize();
+        if per_marker[marker] < MAX_CANDIDATES {
+            per_marker[marker] += 1;
+            candidates.push((m.start(), QUOTE_MARKERS[marker].1));
+        }
+    }
+    candidates.sort_unstable();
+    for &(at, certain) in candidates.iter().take(MAX_CANDIDATES) {
         let tag = html[..=at].rfind('<').unwrap_or(at);
         if certain || holds_history(&html[tag..]) {
             return (&html[..tag], &html[tag..]);
@@ -89,7 +98,7 @@ fn holds_history(html: &str) -> bool {
     let end = html.floor_char_boundary(EVIDENCE_WINDOW.min(html.len()));
     let window = &html[..end];
     if MARKERS
-        .find_iter(window)
+        .find_overlapping_iter(window)
         .any(|m| QUOTE_MARKERS[m.pattern().as_usize()].1)
     {
         return true;
@@ -173,6 +182,16 @@ mod tests {
             assert_eq!(r.text, "New question", "{container}");
             assert!(r.quoted.contains("Old invoice"), "{container}");
         }
+    }
+
+    #[test]
+    fn markers_that_share_a_letter_are_both_found() {
+        // "yahoo_quoteD" ends where "DivRplyFwdMsg" begins: the certain marker still counts.
+        let r = render_default(
+            "<div>New question</div><div class=\"yahoo_quoteDivRplyFwdMsg\"><p>Old invoice</p></div>",
+        );
+        assert_eq!(r.text, "New question");
+        assert!(r.quoted.contains("Old invoice"), "{r:?}");
     }
 
     #[test]
