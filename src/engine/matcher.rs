@@ -215,7 +215,13 @@ impl Scanner {
     /// Whether regex term `term` is run in `field`: in a text zone only if someone reads it
     /// there (every other field has a matcher of its readers' terms alone).
     fn runs_in(&self, term: u32, field: Field) -> bool {
-        !ZONES.contains(&field) || self.zone_readers[term as usize] & field.bit() != 0
+        !ZONES.contains(&field) || self.is_read_in(term, field)
+    }
+
+    /// Whether some rule, signal or cue reads term `term` in text zone `field` (a term found in
+    /// a zone is reported whoever reads it, since the zones share one matcher).
+    pub fn is_read_in(&self, term: u32, field: Field) -> bool {
+        self.zone_readers[term as usize] & field.bit() != 0
     }
 
     /// The compiled regex of regex term `term`; `None` for other terms.

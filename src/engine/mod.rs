@@ -313,10 +313,16 @@ impl Engine {
             }
             scanned.map(|hits| (hits, language))
         })?;
-        // Before `contextualise` keeps one hit per term: every occurrence explains its sentence.
+        // Before `contextualise` keeps one hit per term: every occurrence explains its sentence,
+        // if some rule reads the term in the new text (one read in the subject only is found
+        // there too, since the text zones share a matcher, and explains nothing there).
         let mut found: Vec<usize> = hits
             .iter()
-            .filter(|h| h.field == Field::Body && self.cues[h.term as usize].is_none())
+            .filter(|h| {
+                h.field == Field::Body
+                    && self.cues[h.term as usize].is_none()
+                    && self.scanner.is_read_in(h.term, Field::Body)
+            })
             .map(|h| h.start as usize)
             .collect();
         let body = self.spans(&hits, Field::Body, &prepared);

@@ -126,6 +126,24 @@ fn the_addressed_signal_is_an_input_of_the_confidence_model() {
 }
 
 #[test]
+fn a_term_read_only_in_the_subject_explains_no_sentence_of_the_new_text() {
+    // The text zones share one matcher, so the subject's term is found in the body as well;
+    // the body's sentence is explained only by terms some rule reads there.
+    let extra = "\n[[rule]]\nid = \"tech.subject_only\"\nqueue = \"tech\"\nweight = 1.0\nfields = [\"subject\"]\nany = [\"sailing\", \"/\\\\bweekend\\\\b/\"]\n";
+    let rs = RuleSet::from_sources(
+        Path::new("t"),
+        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
+    )
+    .unwrap();
+    let e = Engine::new(rs).unwrap();
+    let body = "Your invoice is wrong.\nWe went sailing all weekend.";
+    let f = features(&e, body);
+    assert!(f.unexplained > 0.3, "{f:?}");
+    let read_in_body = features(&e, "Your invoice is wrong.\nThe invoice came twice.");
+    assert_eq!(read_in_body.unexplained, 0.0);
+}
+
+#[test]
 fn text_the_ruleset_knows_nothing_of_lowers_the_confidence() {
     let e = addressed_engine();
     let focused = "Your invoice is wrong.";
