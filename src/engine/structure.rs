@@ -467,8 +467,7 @@ fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
     }
     // A contrastive conjunction inside the clause ends the scope there. Only the clause is
     // lowered, where lowering keeps every byte offset (it does for the seven languages).
-    let lower = text[clause_start..clause_end].to_lowercase();
-    if lower.len() == clause_end - clause_start {
+    if let Some(lower) = lower_in_place(&text[clause_start..clause_end]) {
         let (cs, ce) = (clause_start, clause_end);
         // Every contrast word of the clause in one pass; then, word by word in list order, the
         // scope shrinks to the first one after the cue and the last one before it that stand
@@ -509,6 +508,21 @@ fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
         debug_assert!(cs <= clause_start && clause_end <= ce);
     }
     (clause_start, clause_end)
+}
+
+/// `text` in lower case when every character's lower case has its byte length, so that every
+/// byte offset of `text` is one of the result; `None` otherwise ("İ" lowers to three bytes and
+/// "ẞ" to two: a clause holding both keeps its length while the offsets between them move).
+fn lower_in_place(text: &str) -> Option<String> {
+    let mut lower = String::with_capacity(text.len());
+    for c in text.chars() {
+        let at = lower.len();
+        lower.extend(c.to_lowercase());
+        if lower.len() - at != c.len_utf8() {
+            return None;
+        }
+    }
+    Some(lower)
 }
 
 /// [`CONTRASTS`] in one automaton (all matches, overlapping: a per-word search from each
@@ -829,6 +843,18 @@ mod tests {
         let spans = Spans::of(text, &[cue(text, "Kein", CueKind::Negation, Scope::After)]);
         assert_eq!(context_of(&spans, text, "Button"), Context::Negated);
         assert_eq!(context_of(&spans, text, "Rechnung"), Context::Plain);
+    }
+
+    #[test]
+    fn letters_whose_lower_case_changes_length_do_not_shift_the_scope() {
+        // "İ" lower-cases to three bytes and "ẞ" to two: the clause keeps its length while the
+        // offsets between them move by one.
+        let text = "İch will nicht kündigen aber ẞ";
+        let spans = Spans::of(text, &[cue(text, "nicht", CueKind::Negation, Scope::After)]);
+        assert_eq!(context_of(&spans, text, "kündigen"), Context::Negated);
+        let text = "İİ nie ma faktury ale ẞẞ";
+        let spans = Spans::of(text, &[cue(text, "nie", CueKind::Negation, Scope::After)]);
+        assert_eq!(context_of(&spans, text, "faktury"), Context::Negated);
     }
 
     #[test]
