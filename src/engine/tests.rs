@@ -83,9 +83,20 @@ fn classify(subject: &str, body: &str) -> Verdict {
     engine().classify("x", &Message::from_ticket(&t))
 }
 
+/// An engine of [`RULES`] followed by `extra` (more rules, signals or a calibration).
+fn engine_with(extra: &str) -> Engine {
+    let rs = RuleSet::from_sources(
+        Path::new("t"),
+        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
+    )
+    .unwrap();
+    Engine::new(rs).unwrap()
+}
+
 /// [`RULES`] with an `addressed` signal and a confidence model that reads both new inputs.
 fn addressed_engine() -> Engine {
-    let extra = r#"
+    engine_with(
+        r#"
 [[signal]]
 id = "addressed"
 any = ["our shop"]
@@ -96,13 +107,8 @@ intercept = 0.0
 softmax_logit = 1.0
 addressed = 1.0
 unexplained = -3.0
-"#;
-    let rs = RuleSet::from_sources(
-        Path::new("t"),
-        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
+"#,
     )
-    .unwrap();
-    Engine::new(rs).unwrap()
 }
 
 fn features(engine: &Engine, body: &str) -> score::Features {
@@ -130,12 +136,7 @@ fn a_term_read_only_in_the_subject_explains_no_sentence_of_the_new_text() {
     // The text zones share one matcher, so the subject's term is found in the body as well;
     // the body's sentence is explained only by terms some rule reads there.
     let extra = "\n[[rule]]\nid = \"tech.subject_only\"\nqueue = \"tech\"\nweight = 1.0\nfields = [\"subject\"]\nany = [\"sailing\", \"/\\\\bweekend\\\\b/\"]\n";
-    let rs = RuleSet::from_sources(
-        Path::new("t"),
-        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
-    )
-    .unwrap();
-    let e = Engine::new(rs).unwrap();
+    let e = engine_with(extra);
     let body = "Your invoice is wrong.\nWe went sailing all weekend.";
     let f = features(&e, body);
     assert!(f.unexplained > 0.3, "{f:?}");
@@ -290,17 +291,12 @@ fn no_queue_in_the_ranking_is_more_confident_than_the_chosen_one() {
     // A model that doubts every verdict: the rest of the probability would otherwise make the
     // runner-up look likelier than the queue chosen.
     let extra = "\n[calibration]\ntemperature = 1.0\nintercept = -2.0\nsoftmax_logit = 0.0\n";
-    let rs = RuleSet::from_sources(
-        Path::new("t"),
-        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
-    )
-    .unwrap();
     let t = Ticket {
         subject: "invoice".into(),
         body: "plugin api error checkout".into(),
         ..Ticket::default()
     };
-    let v = Engine::new(rs).unwrap().classify("x", &Message::from_ticket(&t));
+    let v = engine_with(extra).classify("x", &Message::from_ticket(&t));
     assert!(v.ranking.len() >= 2, "{:?}", v.ranking);
     assert!(v.confidence < 0.5, "{}", v.confidence);
     for r in &v.ranking[1..] {
@@ -415,12 +411,7 @@ any = ["before we sign"]
 unless = ["member"]
 moves = [{ from = "tech", to = "general" }]
 "#;
-    let rs = RuleSet::from_sources(
-        Path::new("t"),
-        vec![("r.toml".into(), format!("{RULES}{extra}").into_bytes())],
-    )
-    .unwrap();
-    let e = Engine::new(rs).unwrap();
+    let e = engine_with(extra);
     let standing = |body: &str| features(&e, body).standing_unknown;
     assert_eq!(standing("The plugin shows an error."), 1.0);
     assert_eq!(
