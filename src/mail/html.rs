@@ -26,8 +26,8 @@ const QUOTE_MARKERS: &[(&str, bool)] = &[
 ];
 
 /// [`QUOTE_MARKERS`] in one automaton, ASCII case ignored: one pass over the HTML finds every
-/// occurrence of every marker, with no lower-cased copy of it (eight substring searches of such a copy were 3% of
-/// the public email sample's CPU, by perf).
+/// occurrence of every marker, with no lower-cased copy of it (eight substring searches of such
+/// a copy were 3% of the public email sample's CPU, by perf).
 static MARKERS: LazyLock<AhoCorasick> = LazyLock::new(|| {
     AhoCorasick::builder()
         .ascii_case_insensitive(true)
