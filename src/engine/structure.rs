@@ -831,8 +831,8 @@ mod tests {
 
     #[test]
     fn a_contrast_word_inside_another_word_ends_no_scope() {
-        // "ma" in "mail", "ale" in "aleatorio", "but" in "button": only a word counts; and of two
-        // contrasts, the nearest to the cue on each side.
+        // "ma" in "mail" and "aber" after "Button" as a word: a contrast word ends the scope only
+        // where it stands as a word.
         let text = "Non è un problema della mail ma del button, ma della fattura";
         let spans = Spans::of(text, &[cue(text, "Non", CueKind::Negation, Scope::After)]);
         let at = |w: &str| context_of(&spans, text, w);
