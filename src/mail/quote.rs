@@ -282,7 +282,7 @@ fn history_start(lines: &[&str], candidates: &[bool]) -> Option<usize> {
         if line.len() > 400 || line.trim().is_empty() {
             continue;
         }
-        if is_separator(line) {
+        if is_separator(line) || is_groupwise_attribution(line) {
             return Some(i);
         }
         if candidates[i] && is_attribution_shaped(line) && is_attribution(line, &lines[i + 1..]) {
@@ -314,6 +314,7 @@ pub fn has_history_marks(text: &str) -> bool {
         let line = lines[i];
         line.len() <= 400
             && (is_separator(line)
+                || is_groupwise_attribution(line)
                 || (may_attribute(line) && is_attribution_shaped(line))
                 || is_header_block(&lines, i))
     })
@@ -338,7 +339,19 @@ fn is_separator(line: &str) -> bool {
 
 /// Times of day (`10:12`, `10.12 Uhr` is not needed: clients write the colon) and addresses.
 static CLIENT_MARKS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\d{1,2}:\d{2}|@|<[^>]+>").expect("client marks regex"));
+    LazyLock::new(|| Regex::new(r"\b\d{1,2}:\d{2}\b|@|<[^>]+>").expect("client marks regex"));
+
+/// The attribution line GroupWise writes above the message it quotes, the same in every
+/// language: `>>> Kevin Bauer <kb@example.com> 10-4-2024 11:02 >>>` (or with the name alone and a
+/// time), the quoted message below it not prefixed with `>`. The client marks (a time or an
+/// address) tell it from the writer's own `>>>` arrows.
+fn is_groupwise_attribution(line: &str) -> bool {
+    let line = line.trim();
+    line.len() > 6
+        && line.starts_with(">>>")
+        && line.ends_with(">>>")
+        && CLIENT_MARKS.is_match(&line[3..line.len() - 3])
+}
 
 /// True when an attribution-shaped line (already matched) is a real one, judged by what follows
 /// it (`after`) and by what it carries.
@@ -771,6 +784,76 @@ mod tests {
         let z = split("New question.\n\nOn Monday, June 3, Support wrote:\n> old invoice\n> thread");
         assert_eq!(z.new_text, "New question.");
         assert!(z.quoted.contains("old invoice"));
+    }
+
+    #[test]
+    fn an_attribution_with_a_time_of_day_starts_history_though_nothing_below_is_marked() {
+        // Clients that quote without `>` (Outlook's plain text, GroupWise, many webmails):
+        // the time of day is what only a client writes in the attribution.
+        let attributions = [
+            "On Wed, 10 Apr 2024 at 11:02, Kevin Bauer wrote:",
+            "Am 10.04.2024 um 11:02 schrieb Kevin Bauer:",
+            "El mié, 10 abr 2024 a las 11:02, Kevin Bauer escribió:",
+            "Le mer. 10 avr. 2024 à 11:02, Kevin Bauer a écrit :",
+            "Il giorno mer 10 apr 2024 alle 11:02 Kevin Bauer ha scritto:",
+            "Op wo 10 apr 2024 om 11:02 schreef Kevin Bauer:",
+            "W dniu 10.04.2024 o 11:02 Kevin Bauer napisał:",
+        ];
+        for attribution in attributions {
+            let body =
+                format!("Please change our billing address.\n\n{attribution}\nThe plugin update is ready.");
+            let z = split(&body);
+            assert_eq!(z.new_text, "Please change our billing address.", "{body}");
+            assert!(z.quoted.contains("plugin update"), "{body}");
+        }
+    }
+
+    #[test]
+    fn a_groupwise_attribution_starts_the_history_in_every_language() {
+        let replies = [
+            (
+                "Could you send the invoices to accounting from now on?",
+                "Kind regards",
+            ),
+            (
+                "Könnten Sie die Rechnungen künftig an die Buchhaltung schicken?",
+                "Viele Grüße",
+            ),
+            (
+                "¿Podéis enviar las facturas a contabilidad a partir de ahora?",
+                "Un saludo",
+            ),
+            (
+                "Pourriez-vous envoyer les factures à la comptabilité désormais ?",
+                "Cordialement",
+            ),
+            (
+                "Potete inviare le fatture all'amministrazione d'ora in poi?",
+                "Saluti",
+            ),
+            (
+                "Kunnen jullie de facturen voortaan naar de boekhouding sturen?",
+                "Groet",
+            ),
+            ("Czy mogą Państwo wysyłać faktury do księgowości?", "Pozdrawiam"),
+        ];
+        for (new_text, closing) in replies {
+            for attribution in [
+                ">>> Kevin Bauer <productintegration@example.com> 10-4-2024 11:02 >>>",
+                ">>> \"Bauer, Kevin\" 04/10/24 11:02 AM >>>",
+            ] {
+                let body = format!(
+                    "{new_text}\n\n{closing}\nAnna\n\n{attribution}\nThe import of existing reviews works by CSV upload.\nKevin"
+                );
+                let z = split(&body);
+                assert_eq!(z.new_text, new_text, "{body}");
+                assert!(z.quoted.contains("import of existing reviews"), "{body}");
+                assert!(!z.signature.contains("import"), "{body}");
+            }
+        }
+        // The writer's own arrows carry no time and no address: new text.
+        let z = split(">>> Important >>>\nPlease update our address.");
+        assert!(z.new_text.contains("update our address"), "{z:?}");
     }
 
     #[test]
