@@ -38,7 +38,7 @@ use crate::mail::Limits;
 use crate::message::Message;
 use crate::rules::condition::{Evidence, Outcome};
 use crate::rules::{
-    Condition, CueKind, Expectation, Field, FieldSet, Frequency, Negated, RuleSet, Scope, Term,
+    Collect, Condition, CueKind, Expectation, Field, FieldSet, Frequency, Negated, RuleSet, Scope, Term,
 };
 use crate::text::{Folded, fold_into, lang};
 use crate::verdict::{Hit, Rank, Verdict};
@@ -357,20 +357,44 @@ impl Engine {
         }
         let mut moved = Vec::new();
         for &s in &signals {
-            for m in &rs.signals[s].moves {
-                let amount = m.share * scores[m.from].max(0.0);
-                if amount > 0.0 {
-                    scores[m.from] -= amount;
-                    match m.to {
-                        Some(to) => {
-                            scores[to] += amount;
-                            weak[to] += m.share * weak[m.from];
-                            moved.push((s, to, amount));
-                        }
-                        None => moved.push((s, m.from, -amount)),
-                    }
-                    weak[m.from] *= 1.0 - m.share;
+            let signal = &rs.signals[s];
+            // With `collect = "largest"` every amount is taken from the scores before the signal
+            // moves anything, and a `to` queue receives only the largest amount moved to it (the
+            // first in file order on a tie); the other amounts are dropped.
+            let largest: Option<Vec<f64>> = (signal.collect == Collect::Largest).then(|| {
+                signal
+                    .moves
+                    .iter()
+                    .map(|m| m.share * scores[m.from].max(0.0))
+                    .collect()
+            });
+            for (i, m) in signal.moves.iter().enumerate() {
+                let amount = match &largest {
+                    Some(amounts) => amounts[i],
+                    None => m.share * scores[m.from].max(0.0),
+                };
+                if amount <= 0.0 {
+                    continue;
                 }
+                let to = m.to.filter(|&to| match &largest {
+                    None => true,
+                    Some(amounts) => signal
+                        .moves
+                        .iter()
+                        .zip(amounts)
+                        .enumerate()
+                        .all(|(j, (n, &a))| n.to != Some(to) || a < amount || (a == amount && j >= i)),
+                });
+                scores[m.from] -= amount;
+                match to {
+                    Some(to) => {
+                        scores[to] += amount;
+                        weak[to] += m.share * weak[m.from];
+                        moved.push((s, to, amount));
+                    }
+                    None => moved.push((s, m.from, -amount)),
+                }
+                weak[m.from] *= 1.0 - m.share;
             }
         }
         let softmax = score::softmax(&scores, rs.calibration.temperature);

@@ -524,3 +524,41 @@ fn a_forward_whose_new_text_asks_nothing_keeps_its_evidence_in_full() {
     assert!(echoes.is_empty(), "{echoes:?}");
     assert_eq!(forward["billing.invoice"], other["billing.invoice"]);
 }
+
+#[test]
+fn a_signal_collecting_the_largest_amount_discounts_every_topic_but_passes_on_only_the_largest() {
+    let signal = |collect: &str| {
+        engine_with(&format!(
+            r#"
+[[signal]]
+id = "curious"
+any = ["just curious"]
+{collect}
+moves = [{{ from = "billing", to = "general", share = 0.4 }}, {{ from = "tech", to = "general", share = 0.4 }}]
+"#
+        ))
+    };
+    let scores = |engine: &Engine| -> HashMap<String, f64> {
+        let message = Message::from_ticket(&Ticket {
+            body: "Just curious. The plugin, and our vat number.".into(),
+            ..Ticket::default()
+        });
+        let verdict = engine.classify("t", &message);
+        verdict.ranking.into_iter().map(|r| (r.queue, r.score)).collect()
+    };
+    let before = scores(&engine());
+    let (tech, billing) = (before["tech"], before["billing"]);
+    assert!(tech > billing && billing > 0.0, "{before:?}");
+
+    // The sum: general gets both amounts, and outweighs the topic the message is about.
+    let sum = scores(&signal(""));
+    assert!((sum["general"] - 0.4 * (tech + billing)).abs() < 0.01, "{sum:?}");
+    assert!(sum["general"] > sum["tech"], "{sum:?}");
+
+    // The largest: both topics give up their share, general gets only tech's.
+    let largest = scores(&signal("collect = \"largest\""));
+    assert!((largest["general"] - 0.4 * tech).abs() < 0.01, "{largest:?}");
+    assert!((largest["tech"] - 0.6 * tech).abs() < 0.01, "{largest:?}");
+    assert!((largest["billing"] - 0.6 * billing).abs() < 0.01, "{largest:?}");
+    assert!(largest["tech"] > largest["general"], "{largest:?}");
+}

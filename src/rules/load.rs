@@ -13,8 +13,8 @@ use super::condition::{
 };
 use super::spec::{ConditionSpecs, CueSpec, FileSpec, RuleSpec, SignalSpec, TermListSpec};
 use super::{
-    Calibration, Cue, CueKind, Example, Expectation, FieldSet, Frequency, Location, Move, Negated, Queue,
-    Rule, RuleSet, Scope, Signal, Term, limits,
+    Calibration, Collect, Cue, CueKind, Example, Expectation, FieldSet, Frequency, Location, Move, Negated,
+    Queue, Rule, RuleSet, Scope, Signal, Term, limits,
 };
 use crate::message::Ticket;
 
@@ -742,6 +742,24 @@ impl Builder {
                 _ => {}
             }
         }
+        let collect = match spec.collect.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+            None | Some(("sum", _)) => Collect::Sum,
+            Some(("largest", _)) => Collect::Largest,
+            Some((other, span)) => {
+                let at = self.at(file, span);
+                self.problem(
+                    Some(at),
+                    format!("collect `{other}` is neither `sum` nor `largest`"),
+                );
+                Collect::Sum
+            }
+        };
+        if let Some(c) = &spec.collect
+            && spec.moves.is_empty()
+        {
+            let at = self.at(file, c.span());
+            self.problem(Some(at), "collect without moves");
+        }
         if self.problems.len() > before {
             return Option::None;
         }
@@ -751,6 +769,7 @@ impl Builder {
             languages,
             conditions,
             moves,
+            collect,
             location,
         })
     }
@@ -1179,6 +1198,22 @@ mod tests {
         assert!(has("r.toml:17:", "share 2 is outside"), "{p:?}");
         assert!(p.iter().any(|m| m.contains("make a cycle")), "{p:?}");
         assert!(has("r.toml:20:", "kind = `maybe`"), "{p:?}");
+    }
+
+    #[test]
+    fn collect_loads_largest_and_refuses_other_values_and_a_signal_without_moves() {
+        let rules = "[[signal]]\nid = \"s\"\nany = [\"x\"]\ncollect = \"largest\"\nmoves = [{ from = \"a\", to = \"b\", share = 0.3 }]\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", rules)]).unwrap();
+        assert_eq!(rs.signals[0].collect, Collect::Largest);
+        let plain = "[[signal]]\nid = \"s\"\nany = [\"x\"]\nmoves = [{ from = \"a\", to = \"b\" }]\n";
+        let rs = load(&[("q.toml", QUEUES), ("r.toml", plain)]).unwrap();
+        assert_eq!(rs.signals[0].collect, Collect::Sum);
+        let wrong = "[[signal]]\nid = \"s\"\nany = [\"x\"]\ncollect = \"max\"\nmoves = [{ from = \"a\", to = \"b\" }]\n\
+                     [[signal]]\nid = \"t\"\nany = [\"y\"]\ncollect = \"sum\"\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", wrong)]);
+        let has = |line: &str, text: &str| p.iter().any(|m| m.starts_with(line) && m.contains(text));
+        assert!(has("r.toml:4:", "collect `max` is neither"), "{p:?}");
+        assert!(has("r.toml:9:", "collect without moves"), "{p:?}");
     }
 
     #[test]

@@ -135,8 +135,22 @@ pub struct Signal {
     pub conditions: Vec<Condition>,
     /// Evidence it moves when it fires, applied in file order after every rule is scored.
     pub moves: Vec<Move>,
+    /// How the amounts moved to one queue add up.
+    pub collect: Collect,
     /// Where it is written.
     pub location: Location,
+}
+
+/// How the amounts a signal moves to one queue add up (`collect` in the rule format).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Collect {
+    /// Their sum (`"sum"`, the default); each move applies in file order.
+    #[default]
+    Sum,
+    /// The largest of them (`"largest"`): every `from` queue still gives up its share of the
+    /// scores before the signal moved anything, the rest is dropped. A partial share of every
+    /// topic a message names, summed, can outweigh the topic it is about; the largest cannot.
+    Largest,
 }
 
 /// `share` of the positive evidence of queue `from` moves to queue `to`, or is dropped when

@@ -117,6 +117,7 @@ pub(crate) struct SignalSpec {
     pub unless: Vec<Spanned<String>>,
     #[serde(default)]
     pub moves: Vec<Spanned<MoveSpec>>,
+    pub collect: Option<Spanned<String>>,
 }
 
 impl SignalSpec {

@@ -401,7 +401,7 @@
 
     const signals = el('section', { class: 'card' }, el('h2', {}, 'Signals'), rs.signals.map((s) => el('div', { class: 'rule', id: 'signal-' + s.id, 'data-search': s.id.toLowerCase() },
       el('div', { class: 'rule-head' }, el('span', { class: 'rule-id' }, s.id), el('span', { class: 'loc', title: where(s.location) }, shortWhere(s.location)),
-        s.moves.length ? el('span', { class: 'muted' }, 'moves ' + s.moves.map((m) => fixed(m.share * 100, 0) + '% ' + m.from + ' → ' + (m.to || 'nowhere')).join('; ')) : null),
+        s.moves.length ? el('span', { class: 'muted' }, 'moves ' + (s.collect === 'largest' ? '(the largest of) ' : '') + s.moves.map((m) => fixed(m.share * 100, 0) + '% ' + m.from + ' → ' + (m.to || 'nowhere')).join('; ')) : null),
       conditionsOf(s.conditions))));
 
     const cues = el('section', { class: 'card' }, el('h2', {}, 'Structure cues'), rs.cues.map((c) => el('div', { class: 'rule', id: 'cue-' + c.id },

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::rules::{Condition, Expectation, Location, Negated, Problem, RuleSet, Scope};
+use crate::rules::{Collect, Condition, Expectation, Location, Negated, Problem, RuleSet, Scope};
 use crate::server::state::{Loaded, ReloadOutcome, ReloadStatus, rfc3339};
 
 /// The serving ruleset and its last reload.
@@ -112,6 +112,8 @@ pub struct SignalView {
     pub conditions: Vec<ConditionView>,
     /// The evidence it moves when it fires.
     pub moves: Vec<MoveView>,
+    /// How the amounts moved to one queue add up: `sum` or `largest`.
+    pub collect: &'static str,
     /// Where it is written.
     pub location: Location,
 }
@@ -240,6 +242,10 @@ impl View {
                             share: m.share,
                         })
                         .collect(),
+                    collect: match s.collect {
+                        Collect::Sum => "sum",
+                        Collect::Largest => "largest",
+                    },
                     location: s.location.clone(),
                 })
                 .collect(),
