@@ -36,6 +36,16 @@ impl Term {
     }
 
     fn parse_unsized(written: &str) -> Result<Term, String> {
+        // No text the scanner sees holds a control character (whitespace is collapsed to a
+        // space), so a term with one never matches: most often a regex in a double-quoted TOML
+        // string, where `\b` is a backspace and `\f` a form feed.
+        if let Some(c) = written.chars().find(|c| c.is_control()) {
+            return Err(format!(
+                "holds the control character U+{:04X}, which no text contains; in a double-quoted TOML \
+                 string `\\b` is a backspace: write a regex in single quotes ('/\\bword\\b/')",
+                u32::from(c)
+            ));
+        }
         let trimmed = written.trim();
         if trimmed.len() >= 2 && trimmed.starts_with('/') && trimmed.ends_with('/') {
             let pattern = &trimmed[1..trimmed.len() - 1];
@@ -222,6 +232,15 @@ mod tests {
         );
         assert!(Term::parse("ab*").unwrap_err().contains("three letters"));
         assert!(Term::parse("/(unclosed/").unwrap_err().contains("invalid regex"));
+    }
+
+    #[test]
+    fn a_term_with_a_control_character_is_refused_naming_the_toml_escape() {
+        // What `"/\bvat\b/"` in a double-quoted TOML string becomes.
+        let err = Term::parse("/\u{8}vat\u{8}/").unwrap_err();
+        assert!(err.contains("U+0008") && err.contains("single quotes"), "{err}");
+        assert!(Term::parse("vat\u{c}number").unwrap_err().contains("U+000C"));
+        assert!(Term::parse(r"/\bvat\b/").is_ok());
     }
 
     #[test]
