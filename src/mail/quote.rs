@@ -379,7 +379,8 @@ fn signature_start(lines: &[&str]) -> Option<usize> {
     let closing = body.iter().rposition(|l| !l.trim().is_empty()).and_then(|last| {
         // A closing is only a closing near the end: at most eight lines of name/company below it.
         let first = last.saturating_sub(8);
-        (first..=last).find(|&i| i > 0 && is_closing(body[i]) && tail_is_short(&body[i + 1..=last]))
+        // The tail's shape first: it needs no fold.
+        (first..=last).find(|&i| i > 0 && tail_is_short(&body[i + 1..=last]) && is_closing(body[i]))
     });
     closing.or(disclaimer)
 }
@@ -540,6 +541,10 @@ fn disclaimer_start(lines: &[&str]) -> Option<usize> {
 /// more cues, with three or more and at least 100 characters from it on, and no question.
 /// One pass down and one up, so a long paragraph costs time linear in its length.
 fn disclaimer_opening(paragraph: &[&str]) -> Option<usize> {
+    // Too short to hold one (a closing, a name): no line needs folding.
+    if paragraph.iter().map(|l| l.trim().len()).sum::<usize>() < 100 {
+        return None;
+    }
     let (mut tail_cues, mut tail_len, mut asks) = (0usize, 0usize, false);
     let mut opening = None;
     for k in (0..paragraph.len()).rev() {
