@@ -672,28 +672,28 @@ impl Engine {
             Field::Body => body.context(h.start as usize, h.end as usize),
             _ => Context::Plain,
         };
-        // Best context first within each (term, field, header), then the earliest.
-        hits.sort_unstable_by_key(|h| (h.term, h.field, h.header, std::cmp::Reverse(context(h)), h.start));
+        // Each hit's context once (a sort by a computed key would compute it per comparison);
+        // best context first within each (term, field, header), then the earliest.
+        let mut placed: Vec<(TermHit, Context)> = hits.iter().map(|h| (*h, context(h))).collect();
+        placed.sort_unstable_by_key(|(h, c)| (h.term, h.field, h.header, std::cmp::Reverse(*c), h.start, h.end));
         // Keep the first of each run, counting the occurrences outside negated scopes (for
         // `frequency = "log"` rules).
-        let mut kept = 0;
-        for i in 0..hits.len() {
-            let h = hits[i];
-            if kept > 0 && {
-                let k = &hits[kept - 1];
-                (k.term, k.field, k.header) == (h.term, h.field, h.header)
-            } {
-                if context(&h) != Context::Negated {
-                    let k = &mut hits[kept - 1];
-                    k.occurrences = k.occurrences.saturating_add(1);
+        hits.clear();
+        let mut contexts = Vec::with_capacity(placed.len());
+        for (h, c) in placed {
+            match hits.last_mut() {
+                Some(k) if (k.term, k.field, k.header) == (h.term, h.field, h.header) => {
+                    if c != Context::Negated {
+                        k.occurrences = k.occurrences.saturating_add(1);
+                    }
                 }
-            } else {
-                hits[kept] = h;
-                kept += 1;
+                _ => {
+                    hits.push(h);
+                    contexts.push(c);
+                }
             }
         }
-        hits.truncate(kept);
-        hits.iter().map(context).collect()
+        contexts
     }
 
     /// Evaluates the candidate rules and signals in dependency order; returns the rules that
