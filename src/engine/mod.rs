@@ -36,7 +36,7 @@ use crate::cancel::{Cancel, Cancelled};
 use crate::intake::{Input, intake};
 use crate::mail::Limits;
 use crate::message::Message;
-use crate::rules::condition::{Evidence, Outcome};
+use crate::rules::condition::{Evidence, Outcome, TermIds};
 use crate::rules::{
     Collect, Condition, CueKind, Expectation, Field, FieldSet, Frequency, Negated, RuleSet, Scope, Term,
 };
@@ -68,7 +68,7 @@ pub struct Engine {
 /// A rule or a signal, compiled: its conditions' terms and references as engine ids.
 #[derive(Debug)]
 struct Unit {
-    conditions: Vec<(Vec<u32>, Vec<u32>)>,
+    conditions: Vec<(TermIds, Vec<u32>)>,
     fields: FieldSet,
     languages: Vec<String>,
     negated: Negated,
@@ -144,12 +144,12 @@ impl Engine {
             .enumerate()
             .map(|(i, id)| (id, i as u32))
             .collect();
-        let mut compile = |conditions: &[Condition]| -> Vec<(Vec<u32>, Vec<u32>)> {
+        let mut compile = |conditions: &[Condition]| -> Vec<(TermIds, Vec<u32>)> {
             conditions
                 .iter()
                 .map(|c| {
                     (
-                        c.terms().iter().map(&mut intern).collect(),
+                        TermIds::new(c.terms().iter().map(&mut intern).collect()),
                         c.references()
                             .iter()
                             .filter_map(|r| unit_ids.get(r.as_str()).copied())
@@ -193,7 +193,7 @@ impl Engine {
                 if !c.triggers() {
                     continue;
                 }
-                for &t in ts {
+                for &t in ts.iter() {
                     if triggers[t as usize].last() != Some(&(u as u32)) {
                         triggers[t as usize].push(u as u32);
                     }
@@ -675,7 +675,9 @@ impl Engine {
         // Each hit's context once (a sort by a computed key would compute it per comparison);
         // best context first within each (term, field, header), then the earliest.
         let mut placed: Vec<(TermHit, Context)> = hits.iter().map(|h| (*h, context(h))).collect();
-        placed.sort_unstable_by_key(|(h, c)| (h.term, h.field, h.header, std::cmp::Reverse(*c), h.start, h.end));
+        placed.sort_unstable_by_key(|(h, c)| {
+            (h.term, h.field, h.header, std::cmp::Reverse(*c), h.start, h.end)
+        });
         // Keep the first of each run, counting the occurrences outside negated scopes (for
         // `frequency = "log"` rules).
         hits.clear();
@@ -768,7 +770,7 @@ impl Engine {
         conditions
             .zip(&self.units[u].conditions)
             .filter(|(c, _)| c.triggers())
-            .flat_map(|(_, (terms, _))| terms)
+            .flat_map(|(_, (terms, _))| terms.iter())
             .map(|&t| found.occurrences(t))
             .sum()
     }
@@ -850,11 +852,37 @@ impl Evidence for Found<'_> {
         self.fired[unit as usize / 64] & (1 << (unit % 64)) != 0
     }
 
-    /// The terms found, with the absent ones skipped by their bit: no call per absent term.
-    fn each_found(&self, terms: &[u32], each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
-        for &t in terms {
-            if self.is_present(t)
-                && let Some(hit) = self.best_present(t)
+    /// The terms found, in the order written, with the absent ones skipped by their bit: a
+    /// short list a term at a time, a long one by its blocks of 64 ids (a few AND operations
+    /// where the term-at-a-time test cost one per listed term).
+    fn each_found(&self, terms: &TermIds, each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
+        let blocks = terms.blocks();
+        if blocks.is_empty() {
+            return self.each_found_in_order(terms.ids(), each);
+        }
+        // (position in the list, term) of the listed terms found, back in the written order
+        // (it decides which of two equal hits is the decisive one). More than fit here is rare:
+        // then the term-at-a-time test.
+        let mut found = [(0u32, 0u32); FOUND_IN_A_LIST];
+        let mut n = 0;
+        for &(block, mask) in blocks {
+            let mut bits = self.present.get(block as usize).copied().unwrap_or(0) & mask;
+            while bits != 0 {
+                let t = block * 64 + bits.trailing_zeros();
+                bits &= bits - 1;
+                for pos in terms.positions(t) {
+                    if n == FOUND_IN_A_LIST {
+                        return self.each_found_in_order(terms.ids(), each);
+                    }
+                    found[n] = (pos, t);
+                    n += 1;
+                }
+            }
+        }
+        let found = &mut found[..n];
+        found.sort_unstable();
+        for &(_, t) in found.iter() {
+            if let Some(hit) = self.best_present(t)
                 && each(t, hit).is_break()
             {
                 return;
@@ -863,7 +891,22 @@ impl Evidence for Found<'_> {
     }
 }
 
+/// How many found terms of one listed condition [`Found::each_found`] orders on the stack.
+const FOUND_IN_A_LIST: usize = 16;
+
 impl Found<'_> {
+    /// [`Evidence::each_found`] a term at a time, in the order of `ids`.
+    fn each_found_in_order(&self, ids: &[u32], each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
+        for &t in ids {
+            if self.is_present(t)
+                && let Some(hit) = self.best_present(t)
+                && each(t, hit).is_break()
+            {
+                return;
+            }
+        }
+    }
+
     /// Whether term `t` was found anywhere in the message (its bit).
     fn is_present(&self, t: u32) -> bool {
         self.present[t as usize / 64] & (1 << (t % 64)) != 0

@@ -562,3 +562,41 @@ moves = [{{ from = "billing", to = "general", share = 0.4 }}, {{ from = "tech", 
     assert!((largest["billing"] - 0.6 * billing).abs() < 0.01, "{largest:?}");
     assert!(largest["tech"] > largest["general"], "{largest:?}");
 }
+
+#[test]
+fn a_long_term_list_finds_its_terms_by_blocks_and_keeps_the_order_written() {
+    // `tech.reversed` interns w39…w20 first, so in `billing.long` the written order (w0…w39)
+    // is not the order of the engine's ids: the decisive hit of two equal ones is the first
+    // written, and a term listed twice counts twice, as the term-at-a-time test counts them.
+    let words =
+        |range: std::ops::Range<usize>| -> Vec<String> { range.map(|i| format!("\"w{i}x\"")).collect() };
+    let reversed: Vec<String> = words(20..40).into_iter().rev().collect();
+    let extra = format!(
+        "[[rule]]\nid = \"tech.reversed\"\nqueue = \"tech\"\nweight = 0.5\nany = [{}]\n\n\
+         [[rule]]\nid = \"billing.long\"\nqueue = \"billing\"\nweight = 2.0\nany = [{}, \"w3x\"]\n",
+        reversed.join(", "),
+        words(0..40).join(", ")
+    );
+    let e = engine_with(&extra);
+    let hit = |body: &str| -> (String, f64) {
+        let message = Message::from_ticket(&Ticket {
+            body: body.into(),
+            ..Ticket::default()
+        });
+        let verdict = e.classify("t", &message);
+        let h = verdict
+            .hits
+            .into_iter()
+            .find(|h| h.rule == "billing.long")
+            .expect("billing.long fires");
+        (h.matched, h.weight)
+    };
+    let (matched, one) = hit("Note w25x here.");
+    assert_eq!(matched, "w25x");
+    let (matched, two) = hit("Note w25x and w3x here.");
+    assert_eq!(matched, "w3x", "the first written of two equal hits decides");
+    // w3x is listed twice: found once, it counts as two terms (the breadth bonus).
+    let (_, alone) = hit("Note w3x here.");
+    assert!((alone - one * 1.25).abs() < 1e-9, "{alone} vs {one}");
+    assert!((two - one * 1.5).abs() < 1e-9, "{two} vs {one}");
+}

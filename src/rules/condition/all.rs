@@ -2,7 +2,7 @@
 
 use std::ops::ControlFlow;
 
-use super::{Evidence, Outcome};
+use super::{Evidence, Outcome, TermIds};
 use crate::rules::Term;
 
 /// Every one of `terms`.
@@ -14,7 +14,7 @@ pub struct All {
 
 impl All {
     /// Holds with the weakest term's factor when every term is found.
-    pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
+    pub fn evaluate(&self, terms: &TermIds, evidence: &dyn Evidence) -> Outcome {
         let mut weakest: Option<(f64, u32)> = None;
         let mut found = 0usize;
         evidence.each_found(terms, &mut |_, hit| {
@@ -43,7 +43,10 @@ mod tests {
             found: vec![1.5, 0.25, 0.0],
             fired: vec![],
         };
-        assert_eq!(all.evaluate(&[0, 1], &ev), Outcome::Holds(Some((0.25, 1))));
-        assert_eq!(all.evaluate(&[0, 2], &ev), Outcome::Fails);
+        assert_eq!(
+            all.evaluate(&TermIds::new(vec![0, 1]), &ev),
+            Outcome::Holds(Some((0.25, 1)))
+        );
+        assert_eq!(all.evaluate(&TermIds::new(vec![0, 2]), &ev), Outcome::Fails);
     }
 }

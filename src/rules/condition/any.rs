@@ -6,7 +6,7 @@
 
 use std::ops::ControlFlow;
 
-use super::{Evidence, Outcome};
+use super::{Evidence, Outcome, TermIds};
 use crate::rules::Term;
 
 /// Extra evidence per further distinct term found, and how many count.
@@ -23,7 +23,7 @@ pub struct Any {
 
 impl Any {
     /// Holds with the best term's factor times the breadth bonus.
-    pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
+    pub fn evaluate(&self, terms: &TermIds, evidence: &dyn Evidence) -> Outcome {
         let mut top: Option<(f64, u32)> = None;
         let mut found = 0usize;
         evidence.each_found(terms, &mut |_, hit| {
@@ -56,9 +56,9 @@ mod tests {
             fired: vec![],
         };
         assert_eq!(
-            any.evaluate(&[0, 1, 2, 3], &ev),
+            any.evaluate(&TermIds::new(vec![0, 1, 2, 3]), &ev),
             Outcome::Holds(Some((1.5 * 1.5, 1)))
         );
-        assert_eq!(any.evaluate(&[2], &ev), Outcome::Fails);
+        assert_eq!(any.evaluate(&TermIds::new(vec![2]), &ev), Outcome::Fails);
     }
 }

@@ -3,7 +3,7 @@
 
 use std::ops::ControlFlow;
 
-use super::{Evidence, Outcome};
+use super::{Evidence, Outcome, TermIds};
 use crate::rules::Term;
 
 /// At least `n` of `terms`.
@@ -17,7 +17,7 @@ pub struct AtLeast {
 
 impl AtLeast {
     /// Holds with the N-th best factor when N distinct terms are found.
-    pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
+    pub fn evaluate(&self, terms: &TermIds, evidence: &dyn Evidence) -> Outcome {
         let mut found: Vec<(f64, u32)> = Vec::new();
         evidence.each_found(terms, &mut |_, hit| {
             found.push(hit);
@@ -46,7 +46,10 @@ mod tests {
             found: vec![1.0, 1.5, 0.0],
             fired: vec![],
         };
-        assert_eq!(c.evaluate(&[0, 1, 2], &ev), Outcome::Holds(Some((1.0, 0))));
-        assert_eq!(c.evaluate(&[0, 2], &ev), Outcome::Fails);
+        assert_eq!(
+            c.evaluate(&TermIds::new(vec![0, 1, 2]), &ev),
+            Outcome::Holds(Some((1.0, 0)))
+        );
+        assert_eq!(c.evaluate(&TermIds::new(vec![0, 2]), &ev), Outcome::Fails);
     }
 }

@@ -26,6 +26,78 @@ use std::ops::ControlFlow;
 
 use super::Term;
 
+/// The engine term ids of one condition, in the order written (which decides ties), with an
+/// index for long lists: the blocks of 64 ids they fall in, and the ids sorted with their
+/// positions. A message finds a few dozen terms; a condition may list hundreds, and testing
+/// each against the message costs more than testing a handful of blocks.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TermIds {
+    ids: Vec<u32>,
+    /// `(block, mask)`: block `b` holds ids `64 b .. 64 b + 63`, `mask` those of the list.
+    /// Empty when the list is short or its ids are too scattered for blocks to help.
+    blocks: Vec<(u32, u64)>,
+    /// `(id, position)`, sorted: where each id stands in `ids` (an id written twice, twice).
+    sorted: Vec<(u32, u32)>,
+}
+
+/// Lists up to this long are tested a term at a time.
+const SHORT_LIST: usize = 16;
+
+impl TermIds {
+    /// Indexes `ids` (in the order written).
+    pub fn new(ids: Vec<u32>) -> TermIds {
+        let mut sorted: Vec<(u32, u32)> = ids.iter().enumerate().map(|(i, &t)| (t, i as u32)).collect();
+        sorted.sort_unstable();
+        let mut blocks: Vec<(u32, u64)> = Vec::new();
+        for &(t, _) in &sorted {
+            let (block, bit) = (t / 64, 1u64 << (t % 64));
+            match blocks.last_mut() {
+                Some((b, mask)) if *b == block => *mask |= bit,
+                _ => blocks.push((block, bit)),
+            }
+        }
+        // Blocks help when a list is long and its ids lie close (most lists are written in one
+        // place and interned together); otherwise the term-at-a-time test is as cheap.
+        if ids.len() <= SHORT_LIST || blocks.len() * 4 > ids.len() {
+            return TermIds {
+                ids,
+                blocks: Vec::new(),
+                sorted: Vec::new(),
+            };
+        }
+        TermIds { ids, blocks, sorted }
+    }
+
+    /// The ids in the order written.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// The blocks of 64 ids the list falls in with the list's ids as a mask; empty when the
+    /// list is best tested a term at a time.
+    pub fn blocks(&self) -> &[(u32, u64)] {
+        &self.blocks
+    }
+
+    /// The positions of id `t` in the list, ascending (only when [`TermIds::blocks`] is not
+    /// empty).
+    pub fn positions(&self, t: u32) -> impl Iterator<Item = u32> + '_ {
+        let from = self.sorted.partition_point(|&(id, _)| id < t);
+        self.sorted[from..]
+            .iter()
+            .take_while(move |&&(id, _)| id == t)
+            .map(|&(_, pos)| pos)
+    }
+}
+
+impl std::ops::Deref for TermIds {
+    type Target = [u32];
+
+    fn deref(&self) -> &[u32] {
+        &self.ids
+    }
+}
+
 /// What a condition can ask of the message being classified. The engine implements it for
 /// one rule at a time (so "found" already means "found in the fields this rule reads").
 pub trait Evidence {
@@ -39,8 +111,8 @@ pub trait Evidence {
     /// occurrence (as [`Evidence::best`] gives it), until `each` breaks. One call per
     /// condition: most terms of a rule are absent from a message, and an implementation can
     /// skip them without a call each.
-    fn each_found(&self, terms: &[u32], each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
-        for &t in terms {
+    fn each_found(&self, terms: &TermIds, each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
+        for &t in terms.ids() {
             if let Some(hit) = self.best(t)
                 && each(t, hit).is_break()
             {
@@ -119,7 +191,7 @@ impl Condition {
 
     /// Evaluates the condition; `terms` are the engine ids of [`Condition::terms`] and `units`
     /// the engine indexes of [`Condition::references`], in the same order.
-    pub fn evaluate(&self, terms: &[u32], units: &[u32], evidence: &dyn Evidence) -> Outcome {
+    pub fn evaluate(&self, terms: &TermIds, units: &[u32], evidence: &dyn Evidence) -> Outcome {
         match self {
             Condition::Any(c) => c.evaluate(terms, evidence),
             Condition::All(c) => c.evaluate(terms, evidence),
@@ -128,6 +200,33 @@ impl Condition {
             Condition::Requires(c) => c.evaluate(units, evidence),
             Condition::Unless(c) => c.evaluate(units, evidence),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TermIds;
+
+    #[test]
+    fn a_long_list_of_close_ids_gets_blocks_and_every_position_of_an_id() {
+        let ids: Vec<u32> = (100..140).chain([105]).collect();
+        let terms = TermIds::new(ids.clone());
+        assert_eq!(terms.ids(), &ids[..]);
+        let masks: u32 = terms.blocks().iter().map(|(_, m)| m.count_ones()).sum();
+        assert_eq!(terms.blocks().len(), 2, "ids 100..140 fall in blocks 1 and 2");
+        assert_eq!(masks, 40, "each distinct id once");
+        assert_eq!(terms.positions(105).collect::<Vec<_>>(), vec![5, 40]);
+        assert_eq!(terms.positions(99).count(), 0);
+    }
+
+    #[test]
+    fn a_short_or_scattered_list_is_tested_a_term_at_a_time() {
+        assert!(TermIds::new((0..16).collect()).blocks().is_empty());
+        assert!(
+            TermIds::new((0..40).map(|i| i * 64).collect())
+                .blocks()
+                .is_empty()
+        );
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::ops::ControlFlow;
 
-use super::{Evidence, Outcome};
+use super::{Evidence, Outcome, TermIds};
 use crate::rules::Term;
 
 /// None of `terms`.
@@ -14,7 +14,7 @@ pub struct None {
 
 impl None {
     /// Fails as soon as one term is found.
-    pub fn evaluate(&self, terms: &[u32], evidence: &dyn Evidence) -> Outcome {
+    pub fn evaluate(&self, terms: &TermIds, evidence: &dyn Evidence) -> Outcome {
         let mut any_found = false;
         evidence.each_found(terms, &mut |_, _| {
             any_found = true;
@@ -40,7 +40,10 @@ mod tests {
             found: vec![1.0, 0.0],
             fired: vec![],
         };
-        assert_eq!(c.evaluate(&[0], &ev), Outcome::Fails);
-        assert_eq!(c.evaluate(&[1], &ev), Outcome::Holds(Option::None));
+        assert_eq!(c.evaluate(&TermIds::new(vec![0]), &ev), Outcome::Fails);
+        assert_eq!(
+            c.evaluate(&TermIds::new(vec![1]), &ev),
+            Outcome::Holds(Option::None)
+        );
     }
 }
