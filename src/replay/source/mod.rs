@@ -480,7 +480,7 @@ pub fn read_line(reader: &mut dyn BufRead, buf: &mut Vec<u8>, max: usize) -> io:
             return Ok(any.then_some(over));
         }
         any = true;
-        let (len, done) = match available.iter().position(|&b| b == b'\n') {
+        let (len, done) = match memchr::memchr(b'\n', available) {
             Some(i) => (i + 1, true),
             None => (available.len(), false),
         };
