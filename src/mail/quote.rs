@@ -338,19 +338,28 @@ fn is_separator(line: &str) -> bool {
 }
 
 /// Times of day (`10:12`, `10.12 Uhr` is not needed: clients write the colon) and addresses.
-static CLIENT_MARKS: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b\d{1,2}:\d{2}\b|@|<[^>]+>").expect("client marks regex"));
+/// No digit may touch the time (so `2024:10` or a port is none), but a letter may: clients
+/// write `11:02h`, `11:02Uhr`, `11:02AM`.
+static CLIENT_MARKS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9])[0-9]{1,2}:[0-9]{2}(?:[^0-9]|$)|@|<[^>]+>").expect("client marks regex")
+});
+
+/// A date as clients write it in an attribution: `10-4-2024`, `04/10/24`, `10.04.2024`.
+static DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:^|[^0-9])[0-9]{1,4}[-./][0-9]{1,2}[-./][0-9]{2,4}(?:[^0-9]|$)").expect("date regex")
+});
 
 /// The attribution line GroupWise writes above the message it quotes, the same in every
-/// language: `>>> Kevin Bauer <kb@example.com> 10-4-2024 11:02 >>>` (or with the name alone and a
-/// time), the quoted message below it not prefixed with `>`. The client marks (a time or an
-/// address) tell it from the writer's own `>>>` arrows.
+/// language: `>>> Kevin Bauer <kb@example.com> 10-4-2024 11:02 >>>` (or with the name alone), the
+/// quoted message below it not prefixed with `>`. GroupWise always writes the date and the time;
+/// the writer's own `>>> Meeting 10:30 >>>` has a time at most.
 fn is_groupwise_attribution(line: &str) -> bool {
     let line = line.trim();
-    line.len() > 6
-        && line.starts_with(">>>")
-        && line.ends_with(">>>")
-        && CLIENT_MARKS.is_match(&line[3..line.len() - 3])
+    if line.len() <= 6 || !line.starts_with(">>>") || !line.ends_with(">>>") {
+        return false;
+    }
+    let inner = &line[3..line.len() - 3];
+    DATE.is_match(inner) && CLIENT_MARKS.is_match(inner)
 }
 
 /// True when an attribution-shaped line (already matched) is a real one, judged by what follows
@@ -814,6 +823,21 @@ mod tests {
     }
 
     #[test]
+    fn a_time_of_day_is_a_client_mark_beside_letters_but_not_beside_digits() {
+        for marked in [
+            "am 10.04. um 11:02 schrieb",
+            "a las 11:02h",
+            "um 11:02Uhr",
+            "at 11:02AM",
+        ] {
+            assert!(CLIENT_MARKS.is_match(marked), "{marked}");
+        }
+        for unmarked in ["version 2024:10", "port 123:4567", "ratio 3:2"] {
+            assert!(!CLIENT_MARKS.is_match(unmarked), "{unmarked}");
+        }
+    }
+
+    #[test]
     fn a_groupwise_attribution_starts_the_history_in_every_language() {
         let replies = [
             (
@@ -856,9 +880,15 @@ mod tests {
                 assert!(!z.signature.contains("import"), "{body}");
             }
         }
-        // The writer's own arrows carry no time and no address: new text.
-        let z = split(">>> Important >>>\nPlease update our address.");
-        assert!(z.new_text.contains("update our address"), "{z:?}");
+        // The writer's own arrows carry no date: new text.
+        for own in [">>> Important >>>", ">>> Meeting 10:30 >>>"] {
+            let z = split(&format!("{own}\nPlease update our address."));
+            assert!(z.new_text.contains("update our address"), "{z:?}");
+            assert!(!has_history_marks(&format!("{own}\nPlease update our address.")));
+        }
+        assert!(has_history_marks(
+            "Thanks.\n>>> Kevin Bauer <kb@example.com> 10-4-2024 11:02 >>>\nThe import works."
+        ));
     }
 
     #[test]
