@@ -193,7 +193,7 @@ impl Engine {
                 if !c.triggers() {
                     continue;
                 }
-                for &t in ts.iter() {
+                for &t in ts.ids() {
                     if triggers[t as usize].last() != Some(&(u as u32)) {
                         triggers[t as usize].push(u as u32);
                     }
@@ -211,7 +211,7 @@ impl Engine {
                 terms: u
                     .conditions
                     .iter()
-                    .flat_map(|(ts, _)| ts.iter().copied())
+                    .flat_map(|(ts, _)| ts.ids().iter().copied())
                     .collect(),
             })
             .collect();
@@ -368,33 +368,40 @@ impl Engine {
                     .map(|m| m.share * scores[m.from].max(0.0))
                     .collect()
             });
+            // With "largest", the move that passes its amount on to each `to` queue: the largest,
+            // the first in file order on a tie (the loader lets a queue give once and not
+            // receive, so the amounts taken before any move are what each queue gives).
+            let passes: Option<Vec<bool>> = largest.as_ref().map(|amounts| {
+                let mut best: Vec<Option<usize>> = vec![None; scores.len()];
+                for (i, m) in signal.moves.iter().enumerate() {
+                    if let Some(to) = m.to
+                        && best[to].is_none_or(|b| amounts[i] > amounts[b])
+                    {
+                        best[to] = Some(i);
+                    }
+                }
+                (0..signal.moves.len())
+                    .map(|i| signal.moves[i].to.is_some_and(|to| best[to] == Some(i)))
+                    .collect()
+            });
             for (i, m) in signal.moves.iter().enumerate() {
                 let amount = match &largest {
                     Some(amounts) => amounts[i],
                     None => m.share * scores[m.from].max(0.0),
                 };
-                if amount <= 0.0 {
-                    continue;
-                }
-                let to = m.to.filter(|&to| match &largest {
-                    None => true,
-                    Some(amounts) => signal
-                        .moves
-                        .iter()
-                        .zip(amounts)
-                        .enumerate()
-                        .all(|(j, (n, &a))| n.to != Some(to) || a < amount || (a == amount && j >= i)),
-                });
-                scores[m.from] -= amount;
-                match to {
-                    Some(to) => {
-                        scores[to] += amount;
-                        weak[to] += m.share * weak[m.from];
-                        moved.push((s, to, amount));
+                if amount > 0.0 {
+                    let to = m.to.filter(|_| passes.as_ref().is_none_or(|p| p[i]));
+                    scores[m.from] -= amount;
+                    match to {
+                        Some(to) => {
+                            scores[to] += amount;
+                            weak[to] += m.share * weak[m.from];
+                            moved.push((s, to, amount));
+                        }
+                        None => moved.push((s, m.from, -amount)),
                     }
-                    None => moved.push((s, m.from, -amount)),
+                    weak[m.from] *= 1.0 - m.share;
                 }
-                weak[m.from] *= 1.0 - m.share;
             }
         }
         let softmax = score::softmax(&scores, rs.calibration.temperature);
@@ -554,7 +561,7 @@ impl Engine {
                     .iter()
                     .zip(&rs.rules[rule].conditions)
                     .any(|((terms, _), c)| {
-                        c.triggers() && terms.iter().any(|t| subject.binary_search(t).is_ok())
+                        c.triggers() && terms.ids().iter().any(|t| subject.binary_search(t).is_ok())
                     })
         };
         let subject_queues: Vec<usize> = fired
@@ -673,7 +680,8 @@ impl Engine {
             _ => Context::Plain,
         };
         // Each hit's context once (a sort by a computed key would compute it per comparison);
-        // best context first within each (term, field, header), then the earliest.
+        // best context first within each (term, field, header), then the earliest, then the
+        // shortest (a total order, so the hit kept never depends on the sort).
         let mut placed: Vec<(TermHit, Context)> = hits.iter().map(|h| (*h, context(h))).collect();
         placed.sort_unstable_by_key(|(h, c)| {
             (h.term, h.field, h.header, std::cmp::Reverse(*c), h.start, h.end)
@@ -770,7 +778,7 @@ impl Engine {
         conditions
             .zip(&self.units[u].conditions)
             .filter(|(c, _)| c.triggers())
-            .flat_map(|(_, (terms, _))| terms.iter())
+            .flat_map(|(_, (terms, _))| terms.ids())
             .map(|&t| found.occurrences(t))
             .sum()
     }
@@ -852,61 +860,17 @@ impl Evidence for Found<'_> {
         self.fired[unit as usize / 64] & (1 << (unit % 64)) != 0
     }
 
-    /// The terms found, in the order written, with the absent ones skipped by their bit: a
-    /// short list a term at a time, a long one by its blocks of 64 ids (a few AND operations
-    /// where the term-at-a-time test cost one per listed term).
+    /// The terms found, in the order written, with the absent ones skipped by their bit (a
+    /// long list by its blocks of ids: [`TermIds::each_present`]).
     fn each_found(&self, terms: &TermIds, each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
-        let blocks = terms.blocks();
-        if blocks.is_empty() {
-            return self.each_found_in_order(terms.ids(), each);
-        }
-        // (position in the list, term) of the listed terms found, back in the written order
-        // (it decides which of two equal hits is the decisive one). More than fit here is rare:
-        // then the term-at-a-time test.
-        let mut found = [(0u32, 0u32); FOUND_IN_A_LIST];
-        let mut n = 0;
-        for &(block, mask) in blocks {
-            let mut bits = self.present.get(block as usize).copied().unwrap_or(0) & mask;
-            while bits != 0 {
-                let t = block * 64 + bits.trailing_zeros();
-                bits &= bits - 1;
-                for pos in terms.positions(t) {
-                    if n == FOUND_IN_A_LIST {
-                        return self.each_found_in_order(terms.ids(), each);
-                    }
-                    found[n] = (pos, t);
-                    n += 1;
-                }
-            }
-        }
-        let found = &mut found[..n];
-        found.sort_unstable();
-        for &(_, t) in found.iter() {
-            if let Some(hit) = self.best_present(t)
-                && each(t, hit).is_break()
-            {
-                return;
-            }
-        }
+        terms.each_present(self.present, |t| match self.best_present(t) {
+            Some(hit) => each(t, hit),
+            None => ControlFlow::Continue(()),
+        });
     }
 }
 
-/// How many found terms of one listed condition [`Found::each_found`] orders on the stack.
-const FOUND_IN_A_LIST: usize = 16;
-
 impl Found<'_> {
-    /// [`Evidence::each_found`] a term at a time, in the order of `ids`.
-    fn each_found_in_order(&self, ids: &[u32], each: &mut dyn FnMut(u32, (f64, u32)) -> ControlFlow<()>) {
-        for &t in ids {
-            if self.is_present(t)
-                && let Some(hit) = self.best_present(t)
-                && each(t, hit).is_break()
-            {
-                return;
-            }
-        }
-    }
-
     /// Whether term `t` was found anywhere in the message (its bit).
     fn is_present(&self, t: u32) -> bool {
         self.present[t as usize / 64] & (1 << (t % 64)) != 0

@@ -600,3 +600,50 @@ fn a_long_term_list_finds_its_terms_by_blocks_and_keeps_the_order_written() {
     assert!((alone - one * 1.25).abs() < 1e-9, "{alone} vs {one}");
     assert!((two - one * 1.5).abs() < 1e-9, "{two} vs {one}");
 }
+
+#[test]
+fn with_collect_largest_a_tie_passes_on_the_first_move_written_and_drops_the_other() {
+    let e = engine_with(
+        r#"
+[[signal]]
+id = "curious"
+any = ["just curious"]
+collect = "largest"
+moves = [{ from = "billing", to = "general", share = 0.4 }, { from = "tech", to = "general", share = 0.4 }]
+"#,
+    );
+    let message = Message::from_ticket(&Ticket {
+        body: "Just curious. Our vat number, and an api error.".into(),
+        ..Ticket::default()
+    });
+    let verdict = e.classify("t", &message);
+    let score = |q: &str| {
+        verdict
+            .ranking
+            .iter()
+            .find(|r| r.queue == q)
+            .map_or(0.0, |r| r.score)
+    };
+    assert!(
+        (score("billing") - score("tech")).abs() < 1e-9,
+        "{:?}",
+        verdict.ranking
+    );
+    assert!(
+        (score("general") - 0.4 / 0.6 * score("tech")).abs() < 0.01,
+        "{:?}",
+        verdict.ranking
+    );
+    let moved: Vec<(String, f64)> = verdict
+        .hits
+        .iter()
+        .filter(|h| h.rule == "curious")
+        .map(|h| (h.queue.clone(), h.weight))
+        .collect();
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    assert!(moved.iter().any(|(q, w)| q == "general" && *w > 0.0), "{moved:?}");
+    assert!(
+        moved.iter().any(|(q, w)| q == "tech" && *w < 0.0),
+        "billing is written first: {moved:?}"
+    );
+}

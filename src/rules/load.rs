@@ -758,7 +758,27 @@ impl Builder {
             && spec.moves.is_empty()
         {
             let at = self.at(file, c.span());
-            self.problem(Some(at), "collect without moves");
+            self.problem(Some(at), "`collect` has no effect: this signal has no `moves`");
+        }
+        // "largest" takes every amount from the scores before the signal moves anything: a
+        // queue that gave twice, or gave and received, would give more than it had.
+        // (Only when every move resolved: `moves` then lines up with the written ones.)
+        if collect == Collect::Largest && moves.len() == spec.moves.len() {
+            for (i, m) in moves.iter().enumerate() {
+                let twice = moves[..i].iter().any(|n| n.from == m.from);
+                let receives = moves.iter().any(|n| n.to == Some(m.from));
+                if twice || receives {
+                    let at = self.at(file, spec.moves[i].span());
+                    let why = if twice { "gives twice" } else { "also receives" };
+                    self.problem(
+                        Some(at),
+                        format!(
+                            "with collect = \"largest\" a queue may give once and not receive: `{}` {why}",
+                            queues[m.from].id
+                        ),
+                    );
+                }
+            }
         }
         if self.problems.len() > before {
             return Option::None;
@@ -983,6 +1003,9 @@ impl Builder {
                         Some((cut, _)) => format!("{}…", &written[..cut]),
                         None => written.clone(),
                     };
+                    // A control character in it (a TOML `\b` is a backspace) would redraw the
+                    // terminal line the diagnostic is read on.
+                    let shown = crate::text::printable(&shown);
                     self.problem(Some(at), format!("term `{shown}`: {msg}"));
                 }
             }
@@ -1213,7 +1236,13 @@ mod tests {
         let p = problems(&[("q.toml", QUEUES), ("r.toml", wrong)]);
         let has = |line: &str, text: &str| p.iter().any(|m| m.starts_with(line) && m.contains(text));
         assert!(has("r.toml:4:", "collect `max` is neither"), "{p:?}");
-        assert!(has("r.toml:9:", "collect without moves"), "{p:?}");
+        assert!(has("r.toml:9:", "`collect` has no effect"), "{p:?}");
+        let twice = "[[signal]]\nid = \"s\"\nany = [\"x\"]\ncollect = \"largest\"\nmoves = [\n  { from = \"a\", to = \"b\", share = 0.6 },\n  { from = \"a\", share = 0.6 },\n  { from = \"b\", to = \"a\", share = 0.3 },\n]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", twice)]);
+        let has = |line: &str, text: &str| p.iter().any(|m| m.starts_with(line) && m.contains(text));
+        assert!(has("r.toml:6:", "`a` also receives"), "{p:?}");
+        assert!(has("r.toml:7:", "`a` gives twice"), "{p:?}");
+        assert!(has("r.toml:8:", "`b` also receives"), "{p:?}");
     }
 
     #[test]

@@ -36,13 +36,27 @@ impl Term {
     }
 
     fn parse_unsized(written: &str) -> Result<Term, String> {
-        // No text the scanner sees holds a control character (whitespace is collapsed to a
-        // space), so a term with one never matches: most often a regex in a double-quoted TOML
-        // string, where `\b` is a backspace and `\f` a form feed.
-        if let Some(c) = written.chars().find(|c| c.is_control()) {
+        // A regex runs on folded text, which holds no control character (folding makes each a
+        // space), so a regex with one never matches: most often it was written in a
+        // double-quoted TOML string, where `\b` is a backspace. (A word or phrase folds its
+        // control characters to spaces like the text, so it still matches.)
+        let trimmed_regex = written.trim();
+        if trimmed_regex.len() >= 2
+            && trimmed_regex.starts_with('/')
+            && trimmed_regex.ends_with('/')
+            && let Some(c) = trimmed_regex.chars().find(|c| c.is_control())
+        {
+            let escape = match c {
+                '\u{8}' => "`\\b` is a backspace",
+                '\u{c}' => "`\\f` is a form feed",
+                '\t' => "`\\t` is a tab",
+                '\n' => "`\\n` is a line break",
+                '\r' => "`\\r` is a carriage return",
+                _ => "escapes become control characters",
+            };
             return Err(format!(
-                "holds the control character U+{:04X}, which no text contains; in a double-quoted TOML \
-                 string `\\b` is a backspace: write a regex in single quotes ('/\\bword\\b/')",
+                "the regex holds the control character U+{:04X}, which no folded text contains; in a \
+                 double-quoted TOML string {escape}: write a regex in single quotes ('/\\bword\\b/')",
                 u32::from(c)
             ));
         }
@@ -235,12 +249,17 @@ mod tests {
     }
 
     #[test]
-    fn a_term_with_a_control_character_is_refused_naming_the_toml_escape() {
+    fn a_regex_with_a_control_character_is_refused_naming_the_toml_escape() {
         // What `"/\bvat\b/"` in a double-quoted TOML string becomes.
         let err = Term::parse("/\u{8}vat\u{8}/").unwrap_err();
-        assert!(err.contains("U+0008") && err.contains("single quotes"), "{err}");
-        assert!(Term::parse("vat\u{c}number").unwrap_err().contains("U+000C"));
+        assert!(
+            err.contains("U+0008") && err.contains("backspace") && err.contains("single quotes"),
+            "{err}"
+        );
+        assert!(Term::parse("/vat\u{c}number/").unwrap_err().contains("form feed"));
         assert!(Term::parse(r"/\bvat\b/").is_ok());
+        // A word or phrase folds its control characters to spaces, as the text does.
+        assert_eq!(Term::parse("vat\u{c}number"), Term::parse("vat number"));
     }
 
     #[test]

@@ -24,7 +24,7 @@ impl All {
             }
             ControlFlow::Continue(())
         });
-        if found < terms.len() {
+        if found < terms.ids().len() {
             return Outcome::Fails;
         }
         Outcome::Holds(weakest)

@@ -26,22 +26,28 @@ use std::ops::ControlFlow;
 
 use super::Term;
 
-/// The engine term ids of one condition, in the order written (which decides ties), with an
+/// The engine term ids of one condition, in the order written (which decides ties; a term
+/// written twice, or in two spellings that fold alike, is listed and counted twice), with an
 /// index for long lists: the blocks of 64 ids they fall in, and the ids sorted with their
 /// positions. A message finds a few dozen terms; a condition may list hundreds, and testing
 /// each against the message costs more than testing a handful of blocks.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TermIds {
     ids: Vec<u32>,
-    /// `(block, mask)`: block `b` holds ids `64 b .. 64 b + 63`, `mask` those of the list.
+    /// `(block, mask)`: block `b` holds ids `64 b ..= 64 b + 63`, `mask` those of the list.
     /// Empty when the list is short or its ids are too scattered for blocks to help.
     blocks: Vec<(u32, u64)>,
-    /// `(id, position)`, sorted: where each id stands in `ids` (an id written twice, twice).
+    /// `(id, position)`, sorted: where each id stands in `ids` (an id listed twice, twice).
+    /// Empty with `blocks`.
     sorted: Vec<(u32, u32)>,
 }
 
 /// Lists up to this long are tested a term at a time.
 const SHORT_LIST: usize = 16;
+
+/// How many found positions of one list [`TermIds::each_present`] orders on the stack; more
+/// (rare) fall back to the term-at-a-time test.
+const FOUND_IN_A_LIST: usize = 16;
 
 impl TermIds {
     /// Indexes `ids` (in the order written).
@@ -73,28 +79,56 @@ impl TermIds {
         &self.ids
     }
 
-    /// The blocks of 64 ids the list falls in with the list's ids as a mask; empty when the
-    /// list is best tested a term at a time.
-    pub fn blocks(&self) -> &[(u32, u64)] {
-        &self.blocks
+    /// Whether the list is indexed by blocks (long, with close ids).
+    pub fn has_blocks(&self) -> bool {
+        !self.blocks.is_empty()
     }
 
-    /// The positions of id `t` in the list, ascending (only when [`TermIds::blocks`] is not
-    /// empty).
-    pub fn positions(&self, t: u32) -> impl Iterator<Item = u32> + '_ {
-        let from = self.sorted.partition_point(|&(id, _)| id < t);
-        self.sorted[from..]
-            .iter()
-            .take_while(move |&&(id, _)| id == t)
-            .map(|&(_, pos)| pos)
-    }
-}
-
-impl std::ops::Deref for TermIds {
-    type Target = [u32];
-
-    fn deref(&self) -> &[u32] {
-        &self.ids
+    /// Calls `each` with every listed id whose bit is set in `present` (bit `t % 64` of word
+    /// `t / 64`; words past its end are clear), in the order written and once per listing,
+    /// until `each` breaks: what a test of each listed id in turn gives, from a few AND
+    /// operations on a long list.
+    pub fn each_present(&self, present: &[u64], mut each: impl FnMut(u32) -> ControlFlow<()>) {
+        let bit = |t: u32| {
+            present
+                .get(t as usize / 64)
+                .is_some_and(|w| w & (1 << (t % 64)) != 0)
+        };
+        let in_order = |each: &mut dyn FnMut(u32) -> ControlFlow<()>| {
+            for &t in &self.ids {
+                if bit(t) && each(t).is_break() {
+                    return;
+                }
+            }
+        };
+        if self.blocks.is_empty() {
+            return in_order(&mut each);
+        }
+        // (position, id) of the listed ids found, then back in the order written.
+        let mut found = [(0u32, 0u32); FOUND_IN_A_LIST];
+        let mut n = 0;
+        for &(block, mask) in &self.blocks {
+            let mut bits = present.get(block as usize).copied().unwrap_or(0) & mask;
+            while bits != 0 {
+                let t = block * 64 + bits.trailing_zeros();
+                bits &= bits - 1;
+                let from = self.sorted.partition_point(|&(id, _)| id < t);
+                for &(_, pos) in self.sorted[from..].iter().take_while(|&&(id, _)| id == t) {
+                    if n == FOUND_IN_A_LIST {
+                        return in_order(&mut each);
+                    }
+                    found[n] = (pos, t);
+                    n += 1;
+                }
+            }
+        }
+        let found = &mut found[..n];
+        found.sort_unstable();
+        for &(_, t) in found.iter() {
+            if each(t).is_break() {
+                return;
+            }
+        }
     }
 }
 
@@ -107,7 +141,8 @@ pub trait Evidence {
     fn best(&self, term: u32) -> Option<(f64, u32)>;
     /// Whether the signal or rule with engine index `unit` fired on this message.
     fn fired(&self, unit: u32) -> bool;
-    /// Calls `each` with every term of `terms` that is found, in order, and its best
+    /// Calls `each` with every term of `terms` that is found, in the order written (a term
+    /// listed twice, twice), and its best
     /// occurrence (as [`Evidence::best`] gives it), until `each` breaks. One call per
     /// condition: most terms of a rule are absent from a message, and an implementation can
     /// skip them without a call each.
@@ -205,28 +240,65 @@ impl Condition {
 
 #[cfg(test)]
 mod tests {
+    use std::ops::ControlFlow;
+
+    use proptest::prelude::*;
+
     use super::TermIds;
 
-    #[test]
-    fn a_long_list_of_close_ids_gets_blocks_and_every_position_of_an_id() {
-        let ids: Vec<u32> = (100..140).chain([105]).collect();
-        let terms = TermIds::new(ids.clone());
-        assert_eq!(terms.ids(), &ids[..]);
-        let masks: u32 = terms.blocks().iter().map(|(_, m)| m.count_ones()).sum();
-        assert_eq!(terms.blocks().len(), 2, "ids 100..140 fall in blocks 1 and 2");
-        assert_eq!(masks, 40, "each distinct id once");
-        assert_eq!(terms.positions(105).collect::<Vec<_>>(), vec![5, 40]);
-        assert_eq!(terms.positions(99).count(), 0);
+    fn present(ids: &[u32]) -> Vec<u64> {
+        let mut words = vec![0u64; 80];
+        for &t in ids {
+            words[t as usize / 64] |= 1 << (t % 64);
+        }
+        words
     }
 
     #[test]
-    fn a_short_or_scattered_list_is_tested_a_term_at_a_time() {
-        assert!(TermIds::new((0..16).collect()).blocks().is_empty());
-        assert!(
-            TermIds::new((0..40).map(|i| i * 64).collect())
-                .blocks()
-                .is_empty()
-        );
+    fn a_long_list_of_close_ids_gets_blocks_and_a_short_or_scattered_one_does_not() {
+        assert!(TermIds::new((100..140).collect()).has_blocks());
+        assert!(!TermIds::new((0..16).collect()).has_blocks());
+        assert!(!TermIds::new((0..40).map(|i| i * 64).collect()).has_blocks());
+    }
+
+    #[test]
+    fn found_ids_come_in_the_order_written_once_per_listing() {
+        let terms = TermIds::new((100..140).rev().chain([105, 120]).collect());
+        assert!(terms.has_blocks());
+        let mut seen = Vec::new();
+        terms.each_present(&present(&[105, 139, 120, 3]), |t| {
+            seen.push(t);
+            ControlFlow::Continue(())
+        });
+        assert_eq!(seen, vec![139, 120, 105, 105, 120]);
+    }
+
+    proptest! {
+        #[test]
+        fn each_present_is_the_term_at_a_time_test(
+            ids in prop::collection::vec(0u32..300, 0..80),
+            found in prop::collection::vec(0u32..400, 0..40),
+            stop_after in 1usize..30,
+        ) {
+            let terms = TermIds::new(ids.clone());
+            let present = present(&found);
+            let naive: Vec<u32> = ids
+                .iter()
+                .copied()
+                .filter(|t| found.contains(t))
+                .take(stop_after)
+                .collect();
+            let mut seen = Vec::new();
+            terms.each_present(&present, |t| {
+                seen.push(t);
+                if seen.len() == stop_after {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            });
+            prop_assert_eq!(seen, naive);
+        }
     }
 }
 
