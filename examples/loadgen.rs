@@ -5,9 +5,11 @@
 //! `cargo run --release --example loadgen -- --addr http://127.0.0.1:50051 --concurrency 64 --seconds 10`
 //! (add `--token T` when the server requires authentication). Requests stop after `--seconds`.
 //!
-//! With `--server-pid PID` (Linux) it also reads the server's CPU time (user + system, from
+//! With `--server-pid PID` (Linux) it also reads the server's CPU time (user and system, from
 //! `/proc/PID/stat`) before and after each phase and prints the server CPU per call: a figure
-//! that contention with the load generator on the same cores does not hide.
+//! that contention with the load generator on the same cores does not hide. The system part
+//! is mostly the loopback TCP path (on loopback the sender's `writev` also delivers to the
+//! receiving socket), so it tells the transport's kernel cost from the server's own work.
 
 use std::time::{Duration, Instant};
 
@@ -38,15 +40,41 @@ struct Args {
     server_pid: Option<u32>,
 }
 
-/// CPU time (user + system) of process `pid` so far, from `/proc/PID/stat` (fields 14 and 15,
-/// in clock ticks; see proc(5)).
-fn cpu_time(pid: u32) -> Option<Duration> {
+/// CPU time of a process: user and system.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    user: Duration,
+    system: Duration,
+}
+
+impl Cpu {
+    fn total(self) -> Duration {
+        self.user + self.system
+    }
+
+    fn since(self, before: Cpu) -> Cpu {
+        Cpu {
+            user: self.user.saturating_sub(before.user),
+            system: self.system.saturating_sub(before.system),
+        }
+    }
+}
+
+/// CPU time of process `pid` so far, from `/proc/PID/stat` (fields 14 `utime` and 15
+/// `stime`, in clock ticks; see proc(5)).
+fn cpu_time(pid: u32) -> Option<Cpu> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-    Some(Duration::from_secs_f64(ticks as f64 / USER_HZ))
+    let ticks = |i: usize| -> Option<Duration> {
+        let t = fields.get(i)?.parse::<u64>().ok()?;
+        Some(Duration::from_secs_f64(t as f64 / USER_HZ))
+    };
+    Some(Cpu {
+        user: ticks(11)?,
+        system: ticks(12)?,
+    })
 }
 
 /// Clock ticks per second of `/proc` times: the kernel's USER_HZ, 100 on every Linux
@@ -77,7 +105,7 @@ struct Phase {
     latencies_us: Vec<u32>,
     elapsed: Duration,
     /// The server's CPU time during the phase, when its pid was given.
-    server_cpu: Option<Duration>,
+    server_cpu: Option<Cpu>,
 }
 
 impl Phase {
@@ -104,11 +132,14 @@ impl Phase {
             self.errors
         );
         if let Some(cpu) = self.server_cpu {
+            let per_call = |d: Duration| d.as_secs_f64() * 1e6 / self.calls.max(1) as f64;
             println!(
-                "{:<11} server CPU {:.1} µs per call ({:.2} s of CPU in {:.2} s)",
+                "{:<11} server CPU {:.1} µs per call: user {:.1}, system {:.1} ({:.2} s of CPU in {:.2} s)",
                 "",
-                cpu.as_secs_f64() * 1e6 / self.calls.max(1) as f64,
-                cpu.as_secs_f64(),
+                per_call(cpu.total()),
+                per_call(cpu.user),
+                per_call(cpu.system),
+                cpu.total().as_secs_f64(),
                 self.elapsed.as_secs_f64()
             );
         }
@@ -163,7 +194,7 @@ async fn run(channels: &[Channel], args: &Args, classify: bool) -> Phase {
     }
     phase.elapsed = started.elapsed();
     let cpu_after = args.server_pid.and_then(cpu_time);
-    phase.server_cpu = cpu_before.zip(cpu_after).map(|(b, a)| a.saturating_sub(b));
+    phase.server_cpu = cpu_before.zip(cpu_after).map(|(b, a)| a.since(b));
     phase.latencies_us.sort_unstable();
     phase
 }
@@ -200,7 +231,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         classify.rate() / ruleset.rate()
     );
     if let (Some(c), Some(r)) = (classify.server_cpu, ruleset.server_cpu) {
-        let per_call = |cpu: Duration, calls: usize| cpu.as_secs_f64() / calls.max(1) as f64;
+        let per_call = |cpu: Cpu, calls: usize| cpu.total().as_secs_f64() / calls.max(1) as f64;
         println!(
             "server CPU per call Classify/GetRuleset: {:.2} (the engine's share of a call: {:.0}%)",
             per_call(c, classify.calls) / per_call(r, ruleset.calls),
