@@ -338,7 +338,8 @@ impl Engine {
         let (mut fired, signals) =
             self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
         let echoes = if reply_subject {
-            self.discount_echoes(&mut fired, &hits, &contexts, &body)
+            let subject_text = &prepared.texts[Field::Subject as usize];
+            self.discount_echoes(&mut fired, &hits, &contexts, &body, subject_text)
         } else {
             Vec::new()
         };
@@ -522,13 +523,15 @@ impl Engine {
     /// In a reply whose new text has a request sentence, multiplies by
     /// [`structure::ECHO_FACTOR`] the score of each rule whose evidence in the new text stands
     /// outside its request sentences while the reply subject supports the same queue; returns
-    /// those rules (indexes into [`RuleSet::rules`]).
+    /// those rules (indexes into [`RuleSet::rules`]). `subject` is the subject's text, which
+    /// the subject's hits point into.
     fn discount_echoes(
         &self,
         fired: &mut [Fired],
         hits: &[TermHit],
         contexts: &[Context],
         body: &Spans,
+        subject: &str,
     ) -> Vec<usize> {
         let rs = &self.ruleset;
         let candidate = |f: &Fired| {
@@ -546,11 +549,29 @@ impl Engine {
         if body.requests.is_empty() {
             return Vec::new();
         }
-        // The terms found in the subject outside negated scopes, in term order (as `hits` are).
-        let subject: Vec<u32> = hits
+        // The terms found in the subject outside negated scopes, in term order (as `hits` are),
+        // but for a term whose words stand only inside a longer term found there: "Re: Review
+        // report" names the audit report, not a review (the longest match decides what a word
+        // means; a prefix term and the word it begins are the same words). A hit keeps its
+        // first place only, so a term found more often than the longer one also stands alone.
+        let words = |h: &TermHit| word_extent(subject, h.start as usize, h.end as usize);
+        let found: Vec<(&TermHit, (usize, usize))> = hits
             .iter()
             .zip(contexts)
             .filter(|(h, c)| h.field == Field::Subject && **c != Context::Negated)
+            .map(|(h, _)| (h, words(h)))
+            .collect();
+        let inside_longer = |h: &TermHit, (start, end): (usize, usize)| {
+            found.iter().any(|&(o, (o_start, o_end))| {
+                o_start <= start
+                    && end <= o_end
+                    && o_end - o_start > end - start
+                    && o.occurrences >= h.occurrences
+            })
+        };
+        let subject: Vec<u32> = found
+            .iter()
+            .filter(|&&(h, w)| !inside_longer(h, w))
             .map(|(h, _)| h.term)
             .collect();
         debug_assert!(subject.is_sorted(), "contextualise sorts the hits by term");
@@ -1123,6 +1144,28 @@ impl Sample {
 /// the word it matched in (`facturen`), not the prefix; `""` when the span is not in `text`.
 fn whole_words(text: &str, start: usize, end: usize) -> &str {
     whole_word_range(text, start, end).map_or("", |(s, e)| &text[s..e])
+}
+
+/// `start..end` widened to whole words where it begins or ends inside a word (a prefix term's
+/// hit, "factur" of "factura"); a span that ends at a space stays where it ends. Not a span of
+/// `text`: `start..end` as it is.
+fn word_extent(text: &str, start: usize, end: usize) -> (usize, usize) {
+    if start > end || end > text.len() || !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+        return (start, end);
+    }
+    let inside = |at: usize| {
+        text[..at].chars().next_back().is_some_and(char::is_alphanumeric)
+            && text[at..].chars().next().is_some_and(char::is_alphanumeric)
+    };
+    let mut s = start;
+    while inside(s) {
+        s -= text[..s].chars().next_back().map_or(0, char::len_utf8);
+    }
+    let mut e = end;
+    while inside(e) {
+        e += text[e..].chars().next().map_or(0, char::len_utf8);
+    }
+    (s, e)
 }
 
 /// The byte range of [`whole_words`], or `None` when `start..end` is not a span of `text`.

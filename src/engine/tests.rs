@@ -517,6 +517,45 @@ fn a_topic_the_reply_subject_does_not_support_is_no_echo() {
 }
 
 #[test]
+fn a_word_extent_widens_a_span_only_where_it_cuts_a_word() {
+    let text = "Odp: Faktura 2025-0412";
+    // A prefix term's hit ("Faktur") is the word it begins.
+    assert_eq!(super::word_extent(text, 5, 11), (5, 12));
+    // A reply prefix that ends at the space before a word does not take the word in.
+    assert_eq!(super::word_extent(text, 0, 5), (0, 5));
+    // Mid-word at both ends, across a non-ASCII letter.
+    assert_eq!(super::word_extent("Prüfbericht", 1, 4), (0, "Prüfbericht".len()));
+}
+
+#[test]
+fn a_reply_subject_word_that_stands_only_inside_a_longer_term_supports_no_echo() {
+    // "invoice" in "Re: Invoice portal error" is part of the portal's name: the thread is the
+    // portal's, so the new text's narrative about an invoice is no echo of it.
+    let e = engine_with(
+        "\n[[rule]]\nid = \"tech.portal\"\nqueue = \"tech\"\nweight = 2.0\nany = [\"invoice portal\"]\n",
+    );
+    let body = "The invoice from March arrived twice. Could you check the duplicate?";
+    let echoes = |subject: &str| {
+        let t = Ticket {
+            subject: subject.into(),
+            body: body.into(),
+            ..Ticket::default()
+        };
+        let d = e.detailed("x", &Message::from_ticket(&t));
+        d.echoes
+            .iter()
+            .map(|&r| e.ruleset().rules[r].id.clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(echoes("Re: Invoice portal error").is_empty());
+    // The same word standing on its own in the subject is the thread's topic.
+    assert_eq!(
+        echoes("Re: Invoice portal error, and the invoice"),
+        ["billing.invoice"]
+    );
+}
+
+#[test]
 fn a_forward_whose_new_text_asks_nothing_keeps_its_evidence_in_full() {
     let body = "Forwarding the invoice we received last week, it was charged twice.";
     let (other, _) = scores_and_echoes("Fwd: Webinar", body);
