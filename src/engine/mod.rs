@@ -148,8 +148,17 @@ impl Engine {
             conditions
                 .iter()
                 .map(|c| {
+                    // A term listed twice (or in two spellings that fold alike) is one term:
+                    // `any` adds evidence per distinct term and `at_least` counts distinct ones.
+                    let mut listed = std::collections::HashSet::new();
+                    let ids = c
+                        .terms()
+                        .iter()
+                        .map(&mut intern)
+                        .filter(|&t| listed.insert(t))
+                        .collect();
                     (
-                        TermIds::new(c.terms().iter().map(&mut intern).collect()),
+                        TermIds::new(ids),
                         c.references()
                             .iter()
                             .filter_map(|r| unit_ids.get(r.as_str()).copied())

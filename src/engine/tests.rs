@@ -517,6 +517,38 @@ fn a_topic_the_reply_subject_does_not_support_is_no_echo() {
 }
 
 #[test]
+fn a_term_listed_twice_in_a_condition_counts_as_one_term() {
+    let score = |extra: &str, rule: &str| {
+        let e = engine_with(extra);
+        let t = Ticket {
+            body: "The widget shows nothing in the iframe.".into(),
+            ..Ticket::default()
+        };
+        let d = e.detailed("x", &Message::from_ticket(&t));
+        d.fired
+            .iter()
+            .find(|f| e.ruleset().rules[f.rule].id == rule)
+            .map(|f| f.score)
+    };
+    let once = score(
+        "\n[[rule]]\nid = \"tech.widget\"\nqueue = \"tech\"\nweight = 1.0\nany = [\"widget\", \"iframe\"]\n",
+        "tech.widget",
+    );
+    let twice = score(
+        "\n[[rule]]\nid = \"tech.widget\"\nqueue = \"tech\"\nweight = 1.0\nany = [\"widget\", \"Widget\", \"iframe\"]\n",
+        "tech.widget",
+    );
+    assert!(once.is_some());
+    assert_eq!(once, twice);
+    // One word found does not make two distinct terms.
+    let at_least = score(
+        "\n[[rule]]\nid = \"tech.two\"\nqueue = \"tech\"\nweight = 1.0\nat_least = 2\nof = [\"widget\", \"widget\", \"banner\"]\n",
+        "tech.two",
+    );
+    assert_eq!(at_least, None);
+}
+
+#[test]
 fn a_word_extent_widens_a_span_only_where_it_cuts_a_word() {
     let text = "Odp: Faktura 2025-0412";
     // A prefix term's hit ("Faktur") is the word it begins.

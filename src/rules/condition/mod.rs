@@ -26,8 +26,8 @@ use std::ops::ControlFlow;
 
 use super::Term;
 
-/// The engine term ids of one condition, in the order written (which decides ties; a term
-/// written twice, or in two spellings that fold alike, is listed and counted twice), with an
+/// The engine term ids of one condition, in the order written (which decides ties; the engine
+/// lists a term written twice, or in two spellings that fold alike, once), with an
 /// index for long lists: the blocks of 64 ids they fall in, and the ids sorted with their
 /// positions. A message finds a few dozen terms; a condition may list hundreds, and testing
 /// each against the message costs more than testing a handful of blocks.
