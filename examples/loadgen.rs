@@ -8,7 +8,7 @@
 //! With `--server-pid PID` (Linux) it also reads the server's CPU time (user and system, from
 //! `/proc/PID/stat`) before and after each phase and prints the server CPU per call: a figure
 //! that contention with the load generator on the same cores does not hide. The system part
-//! is mostly the loopback TCP path (on loopback the sender's `writev` also delivers to the
+//! is largely the loopback TCP path (on loopback the sender's `writev` also delivers to the
 //! receiving socket), so it tells the transport's kernel cost from the server's own work.
 
 use std::time::{Duration, Instant};

@@ -570,9 +570,15 @@ impl Engine {
             .filter(|(h, c)| h.field == Field::Subject && **c != Context::Negated)
             .map(|(h, _)| (h, words(h)))
             .collect();
+        // Only a word or phrase of the vocabulary gives a word its meaning: a regex's match may
+        // span a gap of any words, and a cue is structure, not a topic.
+        let is_phrase = |t: u32| {
+            !matches!(self.scanner.terms[t as usize], Term::Regex(_)) && self.cues[t as usize].is_none()
+        };
         let inside_longer = |h: &TermHit, (start, end): (usize, usize)| {
             found.iter().any(|&(o, (o_start, o_end))| {
-                o_start <= start
+                is_phrase(o.term)
+                    && o_start <= start
                     && end <= o_end
                     && o_end - o_start > end - start
                     && o.occurrences >= h.occurrences

@@ -22,7 +22,8 @@
 //!   the writer refers to the thread ("thanks, the invoice arrived") before asking something
 //!   else. In a request sentence the thread's topic is the question again and counts in full.
 //!   The subject supports a queue through a term that stands there on its own: a word only
-//!   inside a longer term ("Review" of "Re: Review report") means what the longer term means.
+//!   inside a longer word or phrase ("Review" of "Re: Review report") means what the phrase means;
+//!   a regex's match, which may span a gap of any words, gives no word its meaning.
 //! - **Side points.** An aside cue ("nicht dringend", "no rush", "pour plus tard", "niente di
 //!   grave") marks its sentence as minor: a term there counts [`ASIDE_FACTOR`] of the same term
 //!   in narrative text, even when the sentence asks. A shift cue inside an aside opens no

@@ -637,11 +637,13 @@ impl Builder {
             Option::None => 0,
             Some(n) => {
                 let value = *n.get_ref();
-                if value < 1 || value as usize > of.len() {
+                // The engine counts distinct terms: one listed twice is one.
+                let distinct = of.iter().collect::<std::collections::HashSet<&Term>>().len();
+                if value < 1 || value as usize > distinct {
                     let at = self.at(file, n.span());
                     self.problem(
                         Some(at),
-                        format!("at_least = {value}, but `of` has {} term(s)", of.len()),
+                        format!("at_least = {value}, but `of` has {distinct} distinct term(s)"),
                     );
                 }
                 value.max(0) as usize
@@ -1076,6 +1078,18 @@ mod tests {
             Err(LoadError::Invalid(p)) => p.iter().map(ToString::to_string).collect(),
             other => panic!("expected problems, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn at_least_beyond_the_distinct_terms_of_of_is_refused() {
+        // "Widget" and "widget" fold alike: one term, which can never make two.
+        let rules = "[[rule]]\nid = \"b.x\"\nqueue = \"b\"\nat_least = 2\nof = [\"widget\", \"Widget\"]\n";
+        let p = problems(&[("q.toml", QUEUES), ("r.toml", rules)]);
+        assert!(
+            p.iter()
+                .any(|m| m.contains("at_least = 2, but `of` has 1 distinct term(s)")),
+            "{p:?}"
+        );
     }
 
     #[test]

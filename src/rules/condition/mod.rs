@@ -37,7 +37,8 @@ pub struct TermIds {
     /// `(block, mask)`: block `b` holds ids `64 b ..= 64 b + 63`, `mask` those of the list.
     /// Empty when the list is short or its ids are too scattered for blocks to help.
     blocks: Vec<(u32, u64)>,
-    /// `(id, position)`, sorted: where each id stands in `ids` (an id listed twice, twice).
+    /// `(id, position)`, sorted: where each id stands in `ids` (the engine lists each id once;
+    /// should a caller list one twice, it stands here twice).
     /// Empty with `blocks`.
     sorted: Vec<(u32, u32)>,
 }
