@@ -343,12 +343,17 @@ impl Engine {
         subject.requests.clear();
         subject.preamble.clear();
         subject.asides.clear();
+        // Before `contextualise` keeps one hit per term: each occurrence is judged on its own.
+        let standing = if reply_subject {
+            self.standing_subject_terms(&hits, &subject, &prepared.texts[Field::Subject as usize])
+        } else {
+            Vec::new()
+        };
         let contexts = self.contextualise(&mut hits, &subject, &body);
         let (mut fired, signals) =
             self.evaluate(&hits, &contexts, &prepared, reply_subject, language.as_deref());
         let echoes = if reply_subject {
-            let subject_text = &prepared.texts[Field::Subject as usize];
-            self.discount_echoes(&mut fired, &hits, &contexts, &body, subject_text)
+            self.discount_echoes(&mut fired, &body, &standing)
         } else {
             Vec::new()
         };
@@ -529,19 +534,45 @@ impl Engine {
         })
     }
 
+    /// The terms that stand in the subject on their own, sorted: found outside its negated
+    /// scopes, at least once not inside a longer word or phrase of the ruleset found there.
+    /// "Re: Review report" names the audit report, not a review: the longest match decides what
+    /// a word means. A prefix term and the word it begins are the same words; a regex's match,
+    /// which may span a gap of any words, and a cue give no word its meaning. `hits` are every
+    /// occurrence (before [`Engine::contextualise`]); `text` is the subject they point into.
+    fn standing_subject_terms(&self, hits: &[TermHit], subject: &Spans, text: &str) -> Vec<u32> {
+        let found: Vec<(u32, (usize, usize))> = hits
+            .iter()
+            .filter(|h| {
+                h.field == Field::Subject
+                    && subject.context(h.start as usize, h.end as usize) != Context::Negated
+            })
+            .map(|h| (h.term, word_extent(text, h.start as usize, h.end as usize)))
+            .collect();
+        let is_phrase = |t: u32| {
+            !matches!(self.scanner.terms[t as usize], Term::Regex(_)) && self.cues[t as usize].is_none()
+        };
+        let inside_longer = |(start, end): (usize, usize)| {
+            found.iter().any(|&(o, (o_start, o_end))| {
+                is_phrase(o) && o_start <= start && end <= o_end && o_end - o_start > end - start
+            })
+        };
+        let mut standing: Vec<u32> = found
+            .iter()
+            .filter(|&&(_, w)| !inside_longer(w))
+            .map(|&(t, _)| t)
+            .collect();
+        standing.sort_unstable();
+        standing.dedup();
+        standing
+    }
+
     /// In a reply whose new text has a request sentence, multiplies by
     /// [`structure::ECHO_FACTOR`] the score of each rule whose evidence in the new text stands
     /// outside its request sentences while the reply subject supports the same queue; returns
-    /// those rules (indexes into [`RuleSet::rules`]). `subject` is the subject's text, which
-    /// the subject's hits point into.
-    fn discount_echoes(
-        &self,
-        fired: &mut [Fired],
-        hits: &[TermHit],
-        contexts: &[Context],
-        body: &Spans,
-        subject: &str,
-    ) -> Vec<usize> {
+    /// those rules (indexes into [`RuleSet::rules`]). `subject` holds the terms that stand in the
+    /// subject on their own ([`Engine::standing_subject_terms`]).
+    fn discount_echoes(&self, fired: &mut [Fired], body: &Spans, subject: &[u32]) -> Vec<usize> {
         let rs = &self.ruleset;
         let candidate = |f: &Fired| {
             f.score > 0.0
@@ -558,38 +589,6 @@ impl Engine {
         if body.requests.is_empty() {
             return Vec::new();
         }
-        // The terms found in the subject outside negated scopes, in term order (as `hits` are),
-        // but for a term whose words stand only inside a longer term found there: "Re: Review
-        // report" names the audit report, not a review (the longest match decides what a word
-        // means; a prefix term and the word it begins are the same words). A hit keeps its
-        // first place only, so a term found more often than the longer one also stands alone.
-        let words = |h: &TermHit| word_extent(subject, h.start as usize, h.end as usize);
-        let found: Vec<(&TermHit, (usize, usize))> = hits
-            .iter()
-            .zip(contexts)
-            .filter(|(h, c)| h.field == Field::Subject && **c != Context::Negated)
-            .map(|(h, _)| (h, words(h)))
-            .collect();
-        // Only a word or phrase of the vocabulary gives a word its meaning: a regex's match may
-        // span a gap of any words, and a cue is structure, not a topic.
-        let is_phrase = |t: u32| {
-            !matches!(self.scanner.terms[t as usize], Term::Regex(_)) && self.cues[t as usize].is_none()
-        };
-        let inside_longer = |h: &TermHit, (start, end): (usize, usize)| {
-            found.iter().any(|&(o, (o_start, o_end))| {
-                is_phrase(o.term)
-                    && o_start <= start
-                    && end <= o_end
-                    && o_end - o_start > end - start
-                    && o.occurrences >= h.occurrences
-            })
-        };
-        let subject: Vec<u32> = found
-            .iter()
-            .filter(|&&(h, w)| !inside_longer(h, w))
-            .map(|(h, _)| h.term)
-            .collect();
-        debug_assert!(subject.is_sorted(), "contextualise sorts the hits by term");
         let in_subject = |rule: usize| {
             rs.rules[rule].fields.reads(Field::Subject, None)
                 && self.units[rule]

@@ -564,7 +564,7 @@ fn a_reply_subject_word_that_stands_only_inside_a_longer_term_supports_no_echo()
     // "invoice" in "Re: Invoice portal error" is part of the portal's name: the thread is the
     // portal's, so the new text's narrative about an invoice is no echo of it.
     let e = engine_with(
-        "\n[[rule]]\nid = \"tech.portal\"\nqueue = \"tech\"\nweight = 2.0\nany = [\"invoice portal\"]\n\
+        "\n[[rule]]\nid = \"tech.portal\"\nqueue = \"tech\"\nweight = 2.0\nany = [\"invoice portal\", \"invoice archive\"]\n\
          \n[[rule]]\nid = \"tech.page\"\nqueue = \"tech\"\nweight = 1.0\nany = ['/\\bsee (\\S+ ){0,3}page\\b/']\n",
     );
     let body = "The invoice from March arrived twice. Could you check the duplicate?";
@@ -581,6 +581,8 @@ fn a_reply_subject_word_that_stands_only_inside_a_longer_term_supports_no_echo()
             .collect::<Vec<_>>()
     };
     assert!(echoes("Re: Invoice portal error").is_empty());
+    // Each occurrence on its own: twice, each time inside a longer term, is never alone.
+    assert!(echoes("Re: Invoice portal and invoice archive").is_empty());
     // A regex's match spans a gap of any words: it gives none of them its meaning.
     assert_eq!(echoes("Re: see the invoice page"), ["billing.invoice"]);
     // The same word standing on its own in the subject is the thread's topic.
