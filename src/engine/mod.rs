@@ -552,10 +552,27 @@ impl Engine {
         let is_phrase = |t: u32| {
             !matches!(self.scanner.terms[t as usize], Term::Regex(_)) && self.cues[t as usize].is_none()
         };
-        let inside_longer = |(start, end): (usize, usize)| {
-            found.iter().any(|&(o, (o_start, o_end))| {
-                is_phrase(o) && o_start <= start && end <= o_end && o_end - o_start > end - start
+        // The phrases' extents by start, with the furthest end so far: a sweep, not a test of
+        // every pair (a huge subject holds thousands of hits).
+        let mut phrases: Vec<(usize, usize)> = found
+            .iter()
+            .filter(|&&(t, _)| is_phrase(t))
+            .map(|&(_, w)| w)
+            .collect();
+        phrases.sort_unstable();
+        let furthest: Vec<usize> = phrases
+            .iter()
+            .scan(0, |end, &(_, e)| {
+                *end = e.max(*end);
+                Some(*end)
             })
+            .collect();
+        // Inside a longer one: one that starts before and reaches as far, or starts here and
+        // reaches further.
+        let inside_longer = |(start, end): (usize, usize)| {
+            let before = phrases.partition_point(|&(s, _)| s < start);
+            let here = phrases.partition_point(|&(s, _)| s <= start);
+            (before > 0 && furthest[before - 1] >= end) || (here > before && phrases[here - 1].1 > end)
         };
         let mut standing: Vec<u32> = found
             .iter()
