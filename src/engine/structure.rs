@@ -26,8 +26,10 @@
 //!   a regex's match, which may span a gap of any words, gives no word its meaning.
 //! - **Side points.** An aside cue ("nicht dringend", "no rush", "pour plus tard", "niente di
 //!   grave") marks its sentence as minor: a term there counts [`ASIDE_FACTOR`] of the same term
-//!   in narrative text, even when the sentence asks. A shift cue inside an aside opens no
-//!   preamble: the writer turned to a point they call minor themselves.
+//!   in narrative text, even when the sentence asks, as long as another sentence asks too (a
+//!   side question is minor beside the main one; when it is the only one, it is the request). A
+//!   shift cue inside an aside opens no preamble: the writer turned to a point they call minor
+//!   themselves.
 //!
 //! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
 //! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …). A
@@ -187,6 +189,13 @@ impl Spans {
             {
                 spans.asides.push((s, e));
             }
+        }
+        // A side point is minor beside a main request. When every request sentence is marked as
+        // an aside, the writer's only ask is the request after all ("Übrigens, wie binden wir
+        // das Widget ein?"); asides that ask nothing stay side points.
+        if !spans.requests.iter().any(|r| !spans.asides.contains(r)) {
+            let requests = &spans.requests;
+            spans.asides.retain(|a| !requests.contains(a));
         }
         let in_aside = |c: &CueHit| spans.asides.iter().any(|&(s, e)| c.start >= s && c.end <= e);
         if let Some(last) = cues
@@ -744,6 +753,23 @@ mod tests {
         assert_eq!(at("Plugin"), Context::Aside);
         assert!(spans.preamble.is_empty());
         assert!(Context::Aside.factor() < Context::Plain.factor());
+    }
+
+    #[test]
+    fn an_aside_that_holds_the_only_request_is_the_request() {
+        let text = "Das Audit ist für Mai geplant. Übrigens, wie binden wir das Widget ein? Nichts Schlimmes, \
+                    die Seite lädt langsam, übrigens.";
+        let spans = Spans::of(
+            text,
+            &[
+                cue(text, "Übrigens", CueKind::Aside, Scope::After),
+                cue(text, "übrigens", CueKind::Aside, Scope::After),
+            ],
+        );
+        let at = |w: &str| context_of(&spans, text, w);
+        assert_eq!(at("Widget"), Context::Request);
+        // The sentence that asks nothing stays a side point.
+        assert_eq!(at("Seite"), Context::Aside);
     }
 
     #[test]
