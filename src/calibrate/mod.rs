@@ -151,7 +151,37 @@ const MODEL_L2: f64 = 1.0;
 /// more strongly supported rivals, more evidence from the thread, more text the ruleset
 /// knows nothing of or an unknown standing of the writer): a weight fitted against its direction, which only collinear features
 /// produce, is fixed at 0 and the rest refitted.
+///
+/// Then the ceiling of verdicts whose writer's standing is contested
+/// ([`Features::standing_contested`]): the share of them that were right, as the mean of a
+/// Beta(1, 1) posterior (`(right + 1) / (n + 2)`), so that a handful of them cannot bound
+/// anything at 1 and none at all leave no ceiling. The logistic model cannot reach them: a
+/// verdict whose standing decides between two queues with a case each is often won by a
+/// large margin, and still wrong when the standing was the other. Out-of-scope samples
+/// ([`NO_QUEUE`]) do not count: for mail that is no request to us the writer's standing
+/// decides nothing, and the logistic model's `addressed` and `unexplained` inputs already
+/// keep such mail from certainty (counted, a dozen newsletters that name a price would bound
+/// every contested request at two thirds).
 pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
+    ConfidenceModel {
+        contested_ceiling: fit_contested_ceiling(samples),
+        ..fit_logistic(samples, t)
+    }
+}
+
+/// The Beta(1, 1) posterior mean of the contested requests' accuracy, or `None` without any.
+pub fn fit_contested_ceiling(samples: &[Sample]) -> Option<f64> {
+    let (n, right) = samples
+        .iter()
+        .filter(|s| s.features.standing_contested > 0.0 && s.gold != NO_QUEUE)
+        .fold((0usize, 0usize), |(n, r), s| {
+            (n + 1, r + usize::from(s.correct()))
+        });
+    (n > 0).then(|| (right as f64 + 1.0) / (n as f64 + 2.0))
+}
+
+/// The logistic part of [`fit_model`].
+fn fit_logistic(samples: &[Sample], t: f64) -> ConfidenceModel {
     // Sign each weight must have: +1 non-negative, -1 non-positive, 0 free; in the order of
     // `INPUT_NAMES`.
     const DIRECTION: [f64; INPUTS] = [0.0, 1.0, -1.0, -1.0, 1.0, -1.0, -1.0];
@@ -255,6 +285,7 @@ fn fit_masked(samples: &[Sample], t: f64, free: [bool; INPUTS]) -> ConfidenceMod
     ConfidenceModel {
         intercept: w[0],
         weights: std::array::from_fn(|j| w[j + 1]),
+        contested_ceiling: None,
     }
 }
 

@@ -215,3 +215,63 @@ fn the_confidence_model_learns_that_an_unknown_standing_is_less_certain() {
     let unknown = samples[2].model_confidence(1.0, &model);
     assert!(unknown < known, "{unknown} vs {known}");
 }
+
+#[test]
+fn contested_verdicts_are_bounded_by_their_accuracy_whatever_their_margin() {
+    // Large margins throughout; a fifth of the contested verdicts are wrong, none of the others.
+    let samples: Vec<Sample> = (0..500)
+        .map(|i| {
+            let contested = i % 5 == 0;
+            let wrong = contested && i % 25 == 0;
+            Sample {
+                scores: vec![12.0, 0.0],
+                gold: if wrong { 1 } else { 0 },
+                chosen: 0,
+                features: crate::engine::score::Features {
+                    margin: 12.0,
+                    standing_unknown: if contested { 1.0 } else { 0.0 },
+                    standing_contested: if contested { 1.0 } else { 0.0 },
+                    ..Default::default()
+                },
+            }
+        })
+        .collect();
+    let model = fit_model(&samples, 1.0);
+    // 100 contested, 80 right: (80 + 1) / (100 + 2).
+    let ceiling = model.contested_ceiling.expect("a ceiling");
+    assert!((ceiling - 81.0 / 102.0).abs() < 1e-12, "{ceiling}");
+    let contested = samples[5].model_confidence(1.0, &model);
+    let plain = samples[1].model_confidence(1.0, &model);
+    assert!(contested <= ceiling, "{contested}");
+    assert!(plain > 0.95, "{plain}");
+}
+
+#[test]
+fn out_of_scope_mail_does_not_lower_the_ceiling() {
+    let contested = crate::engine::score::Features {
+        standing_contested: 1.0,
+        ..Default::default()
+    };
+    let sample = |gold: usize| Sample {
+        scores: vec![5.0, 0.0],
+        gold,
+        chosen: 0,
+        features: contested,
+    };
+    let mut samples: Vec<Sample> = (0..8).map(|_| sample(0)).collect();
+    samples.extend((0..8).map(|_| sample(NO_QUEUE)));
+    assert_eq!(fit_contested_ceiling(&samples), Some(0.9));
+}
+
+#[test]
+fn no_contested_verdict_in_the_data_leaves_no_ceiling() {
+    let samples: Vec<Sample> = (0..20)
+        .map(|i| Sample {
+            scores: vec![5.0, 0.0],
+            gold: usize::from(i % 4 == 0),
+            chosen: 0,
+            features: crate::engine::score::Features::default(),
+        })
+        .collect();
+    assert_eq!(fit_model(&samples, 1.0).contested_ceiling, None);
+}

@@ -95,6 +95,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let wrong_before = wrong_confident(&|i| current(&samples[i]));
     let wrong_after = wrong_confident(&|i| cv.confidences[i]);
     let in_scope = samples.iter().filter(|s| s.gold != calibrate::NO_QUEUE).count();
+    let contested = samples
+        .iter()
+        .filter(|s| s.features.standing_contested > 0.0 && s.gold != calibrate::NO_QUEUE)
+        .count();
     let accuracy = samples.iter().filter(|s| s.correct()).count() as f64 / in_scope.max(1) as f64;
 
     eprintln!(
@@ -139,7 +143,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "# Written by `triage calibrate` from {} labelled records ({}).\n\
              # Temperature scaling fitted by maximum likelihood, then a logistic confidence model\n\
              # (margin, other strong queues, evidence from the thread, addressed to us, text the\n\
-             # ruleset knows nothing of, the writer's standing unknown); accuracy {accuracy:.4}.\n\
+             # ruleset knows nothing of, the writer's standing unknown), and a ceiling on verdicts\n\
+             # whose writer's standing is contested; accuracy {accuracy:.4}.\n\
              # ECE before {:.4}; {}-fold cross-validated ECE after {:.4}.\n\
              [calibration]\ntemperature = {:.4}\nintercept = {:.4}\n",
             samples.len(),
@@ -152,6 +157,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         for (name, w) in INPUT_NAMES.iter().zip(model.weights) {
             writeln!(text, "{name} = {w:.4}")?;
+        }
+        if let Some(c) = model.contested_ceiling {
+            writeln!(
+                text,
+                "# the share of the {contested} requests whose writer's standing was contested that were right\n\
+                 contested_ceiling = {c:.4}"
+            )?;
         }
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {}", path.display());
@@ -184,6 +196,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     for (name, w) in INPUT_NAMES.iter().zip(model.weights) {
         model_json.insert((*name).into(), json!(w));
     }
+    model_json.insert("contested_ceiling".into(), json!(model.contested_ceiling));
+    model_json.insert("contested_verdicts".into(), json!(contested));
     let summary = json!({
         "records": total,
         "labelled": samples.len(),

@@ -123,7 +123,9 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
             "not addressed to us"
         },
         f.unexplained * 100.0,
-        if f.standing_unknown > 0.0 {
+        if f.standing_contested > 0.0 {
+            ", the writer's standing unknown and contested (another queue it would decide for has evidence)"
+        } else if f.standing_unknown > 0.0 {
             ", the writer's standing unknown"
         } else {
             ""

@@ -85,6 +85,16 @@ pub struct Fired {
     pub decisive: TermHit,
 }
 
+/// What is known of the writer's standing where it would decide (see
+/// [`Engine::standing_unknown`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    /// Unknown, and the queues it would decide for have no evidence of their own.
+    Unknown,
+    /// Unknown, and a queue it would decide for has evidence of its own.
+    Contested,
+}
+
 /// The outcome of one example of the ruleset.
 #[derive(Debug, Clone)]
 pub struct ExampleOutcome {
@@ -429,6 +439,7 @@ impl Engine {
             .filter(|&q| q != chosen)
             .map(|q| scores[q])
             .fold(0.0f64, f64::max);
+        let standing = self.standing_unknown(chosen, &fired, &signals, &scores);
         let features = score::Features {
             softmax: softmax[chosen],
             margin: (scores[chosen] - runner_up).max(0.0),
@@ -446,7 +457,8 @@ impl Engine {
                 0.0
             },
             unexplained,
-            standing_unknown: if self.standing_unknown(chosen, &fired, &signals) {
+            standing_unknown: if standing.is_some() { 1.0 } else { 0.0 },
+            standing_contested: if standing == Some(Standing::Contested) {
                 1.0
             } else {
                 0.0
@@ -632,16 +644,40 @@ impl Engine {
     }
 
     /// Whether a signal that could move queue `chosen`'s evidence elsewhere was kept neither
-    /// by firing nor by what its `unless` names (see [`score::Features::standing_unknown`]).
-    fn standing_unknown(&self, chosen: usize, fired: &[Fired], signals: &[usize]) -> bool {
+    /// by firing nor by what its `unless` names (see [`score::Features::standing_unknown`]),
+    /// and if so whether a queue it would move the evidence to has evidence of its own
+    /// ([`score::Features::standing_contested`]). `None`: the standing is known or decides
+    /// nothing here.
+    fn standing_unknown(
+        &self,
+        chosen: usize,
+        fired: &[Fired],
+        signals: &[usize],
+        scores: &[f64],
+    ) -> Option<Standing> {
         let n_rules = self.ruleset.rules.len();
         let unit_fired = |u: u32| match (u as usize).checked_sub(n_rules) {
             None => fired.iter().any(|f| f.rule == u as usize),
             Some(s) => signals.contains(&s),
         };
-        self.guards[chosen]
+        let mut open = self.guards[chosen]
             .iter()
-            .any(|(s, unless)| !signals.contains(s) && !unless.iter().any(|&u| unit_fired(u)))
+            .filter(|(s, unless)| !signals.contains(s) && !unless.iter().any(|&u| unit_fired(u)))
+            .peekable();
+        open.peek()?;
+        let contested = open.any(|&(s, _)| {
+            self.ruleset.signals[s]
+                .moves
+                .iter()
+                .filter(|m| m.from == chosen)
+                .filter_map(|m| m.to)
+                .any(|to| scores[to] > 0.0)
+        });
+        Some(if contested {
+            Standing::Contested
+        } else {
+            Standing::Unknown
+        })
     }
 
     /// Runs every example of the ruleset.

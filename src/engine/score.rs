@@ -44,6 +44,14 @@ pub struct Features {
     /// they are a member nor that they are still choosing is sometimes a prospect's. 0
     /// otherwise.
     pub standing_unknown: f64,
+    /// 1 when the standing is unknown (as for [`Features::standing_unknown`]) and the queue
+    /// that signal would move the evidence to has evidence of its own: the writer's
+    /// standing is what decides between two queues that both have a case (a technical
+    /// question that mentions prices, from a writer who says neither that they are a
+    /// member nor that they are still choosing). Not an input of the logistic model: its
+    /// verdicts' margins are often large, so no shift of the logit reaches them; it selects
+    /// the verdicts that [`ConfidenceModel::contested_ceiling`] bounds. 0 otherwise.
+    pub standing_contested: f64,
 }
 
 /// The signal whose firing is the [`Features::addressed`] input of the confidence model.
@@ -99,11 +107,24 @@ pub struct ConfidenceModel {
     /// Weights of the inputs, in the order of [`INPUT_NAMES`]; a ruleset's `[calibration]`
     /// that predates an input gives it 0.
     pub weights: [f64; INPUTS],
+    /// The highest confidence a verdict with [`Features::standing_contested`] may have, in
+    /// (0, 1]: the accuracy such verdicts had on the calibration data (histogram binning with
+    /// one bin, Zadrozny & Elkan 2001, on top of the logistic model). `None`: no bound.
+    pub contested_ceiling: Option<f64>,
 }
 
 impl ConfidenceModel {
     /// The probability that the chosen queue is right.
     pub fn apply(&self, f: &Features) -> f64 {
+        let p = self.logistic(f);
+        match self.contested_ceiling {
+            Some(ceiling) if f.standing_contested > 0.0 => p.min(ceiling),
+            _ => p,
+        }
+    }
+
+    /// The logistic part alone, without the ceiling.
+    fn logistic(&self, f: &Features) -> f64 {
         let z = self.intercept
             + self
                 .weights
@@ -161,6 +182,41 @@ mod tests {
     fn a_higher_temperature_lowers_confidence() {
         let s = [4.0, 0.0, 0.0];
         assert!(softmax(&s, 3.0)[0] < softmax(&s, 1.0)[0]);
+    }
+
+    #[test]
+    fn the_ceiling_bounds_only_contested_verdicts() {
+        let model = ConfidenceModel {
+            intercept: 4.0,
+            weights: [0.0; INPUTS],
+            contested_ceiling: Some(0.8),
+        };
+        let plain = Features::default();
+        let contested = Features {
+            standing_contested: 1.0,
+            ..plain
+        };
+        assert!(model.apply(&plain) > 0.98);
+        assert_eq!(model.apply(&contested), 0.8);
+        let unbounded = ConfidenceModel {
+            contested_ceiling: None,
+            ..model
+        };
+        assert_eq!(unbounded.apply(&contested), unbounded.apply(&plain));
+    }
+
+    #[test]
+    fn a_ceiling_never_raises_a_lower_confidence() {
+        let model = ConfidenceModel {
+            intercept: -1.0,
+            weights: [0.0; INPUTS],
+            contested_ceiling: Some(0.8),
+        };
+        let contested = Features {
+            standing_contested: 1.0,
+            ..Features::default()
+        };
+        assert!(model.apply(&contested) < 0.3);
     }
 
     #[test]

@@ -418,8 +418,21 @@ const CONTRASTS: &[&str] = &[
     "tylko",
 ];
 
+/// Whether a dash that separates two thoughts starts at byte `i`: an en or em dash after a
+/// space, or a hyphen between spaces ("Keine Kündigung – wer ist jetzt unser
+/// Ansprechpartner?"). Not a hyphen inside a word or an en dash in a range ("10–20").
+fn is_spaced_dash(text: &str, i: usize) -> bool {
+    let after_space = i > 0 && text.as_bytes()[i - 1] == b' ';
+    let rest = &text.as_bytes()[i..];
+    after_space
+        && (rest.starts_with("–".as_bytes()) || rest.starts_with("—".as_bytes()) || rest.starts_with(b"- "))
+}
+
 /// The clause around `start..end`: from the last clause boundary before it to the first after.
-/// Clauses end at `! ? ; :`, commas, line breaks and full stops ([`is_full_stop`]); a
+/// Clauses end at `! ? ; :`, commas, line breaks and full stops ([`is_full_stop`]); going
+/// forward, a spaced dash ends one too ([`is_spaced_dash`]: what follows a negated topic and a
+/// dash is the next thought), but not going back, where "Rechnung 4711 – bereits bezahlt"
+/// settles the topic before the dash; a
 /// parenthetical is its own clause for a cue inside it and is stepped over by a cue outside it
 /// ("Der Fall von Herrn B. (Fall 77) ist abgeschlossen"), and a contrastive conjunction ends
 /// the clause.
@@ -469,7 +482,7 @@ fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
                 clause_end = i;
                 break;
             }
-            _ if ends_clause(i) => {
+            _ if ends_clause(i) || is_spaced_dash(text, i) => {
                 clause_end = i;
                 break;
             }
@@ -663,6 +676,34 @@ mod tests {
             &text[s..e],
             "statt der Überweisung künftig mit Kreditkarte abbuchen"
         );
+    }
+
+    #[test]
+    fn a_spaced_dash_ends_a_negated_scope_but_a_settled_one_reaches_back_over_it() {
+        for (text, topic) in [
+            (
+                "Keine Kündigung – wer ist jetzt unser Ansprechpartner?",
+                "Keine Kündigung",
+            ),
+            (
+                "Nessuna disdetta — chi è il nostro referente?",
+                "Nessuna disdetta",
+            ),
+            ("No cancellation - who is our contact now?", "No cancellation"),
+        ] {
+            let c = cue(text, topic, CueKind::Negation, Scope::After);
+            let (s, e) = Spans::of(text, &[c]).negated[0];
+            assert_eq!(text[s..e].trim_end(), topic, "{text}");
+        }
+        // A hyphen inside a word and a range are no dash.
+        let text = "No E-Mail-Adresse 10–20 changes";
+        let c = cue(text, "No", CueKind::Negation, Scope::After);
+        let (s, e) = Spans::of(text, &[c]).negated[0];
+        assert_eq!(&text[s..e], text);
+        let text = "Rechnung 4711 – bereits bezahlt";
+        let c = cue(text, "bereits bezahlt", CueKind::Settled, Scope::Before);
+        let (s, e) = Spans::of(text, &[c]).negated[0];
+        assert_eq!(&text[s..e], text);
     }
 
     #[test]

@@ -398,6 +398,80 @@ fn a_negated_occurrence_is_not_counted() {
     assert!((with_negated - plain).abs() < 1e-9, "{with_negated} vs {plain}");
 }
 
+/// Signals `member` and `prospect` (which moves `tech` to `general`), a rule that gives
+/// `general` evidence of its own, and a confidence model that is sure of every verdict but
+/// bounds contested ones at 0.75.
+const STANDING: &str = r#"
+[[signal]]
+id = "member"
+any = ["our membership"]
+
+[[signal]]
+id = "prospect"
+any = ["before we sign"]
+unless = ["member"]
+moves = [{ from = "tech", to = "general" }]
+
+[[rule]]
+id = "general.price"
+queue = "general"
+weight = 1.0
+any = ["price"]
+
+[calibration]
+temperature = 1.0
+intercept = 6.0
+softmax_logit = 0.0
+contested_ceiling = 0.75
+"#;
+
+#[test]
+fn the_standing_is_contested_when_the_queue_it_would_decide_for_has_evidence() {
+    let e = engine_with(STANDING);
+    let contested = |body: &str| features(&e, body).standing_contested;
+    assert_eq!(
+        contested("The plugin shows an error. Does the price change?"),
+        1.0
+    );
+    assert_eq!(
+        contested("The plugin shows an error."),
+        0.0,
+        "general has no evidence"
+    );
+    assert_eq!(
+        contested("The plugin in our membership shows an error. Does the price change?"),
+        0.0,
+        "a member: the standing is known"
+    );
+    assert_eq!(
+        contested("The invoice is wrong. Does the price change?"),
+        0.0,
+        "no signal moves billing"
+    );
+}
+
+#[test]
+fn a_contested_verdict_is_no_surer_than_the_ceiling_and_others_are_untouched() {
+    let e = engine_with(STANDING);
+    let confidence = |body: &str| {
+        let t = Ticket {
+            body: body.into(),
+            ..Ticket::default()
+        };
+        e.classify("x", &Message::from_ticket(&t))
+    };
+    let contested = confidence("The plugin shows an error. Does the price change?");
+    assert_eq!(contested.queue, "tech");
+    assert!(
+        (contested.confidence - 0.75).abs() < 1e-4,
+        "{}",
+        contested.confidence
+    );
+    let plain = confidence("The plugin shows an error.");
+    assert_eq!(plain.queue, "tech");
+    assert!(plain.confidence > 0.99, "{}", plain.confidence);
+}
+
 #[test]
 fn the_standing_is_unknown_when_a_signal_that_could_move_the_verdict_was_kept_by_nothing() {
     let extra = r#"

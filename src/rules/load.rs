@@ -367,6 +367,16 @@ impl Builder {
                 self.problem(Some(at), "a second [calibration] table");
             } else {
                 let c = c.get_ref();
+                let ceiling = c.contested_ceiling.as_ref().map(|v| (*v.get_ref(), v.span()));
+                if let Some((v, span)) = ceiling.clone()
+                    && !(v > 0.0 && v <= 1.0)
+                {
+                    let at = self.at(name, span);
+                    self.problem(
+                        Some(at),
+                        format!("contested_ceiling must be within (0, 1], not {v}"),
+                    );
+                }
                 let model = c
                     .intercept
                     .map(|intercept| crate::engine::score::ConfidenceModel {
@@ -380,6 +390,7 @@ impl Builder {
                             c.unexplained.unwrap_or(0.0),
                             c.standing_unknown.unwrap_or(0.0),
                         ],
+                        contested_ceiling: ceiling.map(|(v, _)| v),
                     });
                 self.calibration = Some(Calibration {
                     temperature: t,
@@ -1146,6 +1157,22 @@ mod tests {
                 && p[0].contains("negated = `maybe`: expected `ignore` or `counter`"),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn a_contested_ceiling_outside_zero_to_one_is_a_located_problem() {
+        let calibration =
+            |v: &str| format!("[calibration]\ntemperature = 1.0\nintercept = 0.0\ncontested_ceiling = {v}\n");
+        let p = problems(&[("q.toml", QUEUES), ("c.toml", &calibration("1.5"))]);
+        assert!(
+            p[0].starts_with("c.toml:4:") && p[0].contains("within (0, 1], not 1.5"),
+            "{p:?}"
+        );
+        let p = problems(&[("q.toml", QUEUES), ("c.toml", &calibration("0.0"))]);
+        assert!(p[0].contains("not 0"), "{p:?}");
+        let rs = load(&[("q.toml", QUEUES), ("c.toml", &calibration("0.85"))]).unwrap();
+        let model = rs.calibration.model.unwrap();
+        assert_eq!(model.contested_ceiling, Some(0.85));
     }
 
     #[test]

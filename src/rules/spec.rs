@@ -194,4 +194,5 @@ pub(crate) struct CalibrationSpec {
     pub addressed: Option<f64>,
     pub unexplained: Option<f64>,
     pub standing_unknown: Option<f64>,
+    pub contested_ceiling: Option<Spanned<f64>>,
 }
