@@ -162,17 +162,21 @@ const MODEL_L2: f64 = 1.0;
 /// decides nothing, and the logistic model's `addressed` and `unexplained` inputs already
 /// keep such mail from certainty (counted, a dozen newsletters that name a price would bound
 /// every contested request at two thirds).
-pub fn fit_model(samples: &[Sample], t: f64) -> ConfidenceModel {
+///
+/// `ceiling_extra` are further labelled samples counted for the ceiling only: contested
+/// requests are a few in a hundred, so their accuracy needs more labelled requests than the
+/// logistic model, whose balance of requests and out-of-scope mail they would upset.
+pub fn fit_model(samples: &[Sample], t: f64, ceiling_extra: &[Sample]) -> ConfidenceModel {
     ConfidenceModel {
-        contested_ceiling: fit_contested_ceiling(samples),
+        contested_ceiling: fit_contested_ceiling(samples.iter().chain(ceiling_extra)),
         ..fit_logistic(samples, t)
     }
 }
 
 /// The Beta(1, 1) posterior mean of the contested requests' accuracy, or `None` without any.
-pub fn fit_contested_ceiling(samples: &[Sample]) -> Option<f64> {
+pub fn fit_contested_ceiling<'a>(samples: impl IntoIterator<Item = &'a Sample>) -> Option<f64> {
     let (n, right) = samples
-        .iter()
+        .into_iter()
         .filter(|s| s.features.standing_contested > 0.0 && s.gold != NO_QUEUE)
         .fold((0usize, 0usize), |(n, r), s| {
             (n + 1, r + usize::from(s.correct()))
@@ -325,15 +329,22 @@ pub struct CrossValidation {
 }
 
 /// Fits the temperature k times, each time without one fold, and scores that fold; with
-/// `model`, also fits the confidence model on the training folds and scores with it.
-pub fn cross_validate(samples: &[Sample], k: usize, t0: f64, model: bool) -> CrossValidation {
+/// `model`, also fits the confidence model on the training folds (and `ceiling_extra`, see
+/// [`fit_model`]) and scores with it.
+pub fn cross_validate(
+    samples: &[Sample],
+    k: usize,
+    t0: f64,
+    model: bool,
+    ceiling_extra: &[Sample],
+) -> CrossValidation {
     let mut confidences = vec![0.0; samples.len()];
     let mut temperatures = Vec::with_capacity(k);
     for (test, train) in folds(samples.len(), k.max(2)) {
         let training: Vec<Sample> = train.iter().map(|&i| samples[i].clone()).collect();
         let t = fit_temperature(&training, t0);
         temperatures.push(t);
-        let fitted = model.then(|| fit_model(&training, t));
+        let fitted = model.then(|| fit_model(&training, t, ceiling_extra));
         for i in test {
             confidences[i] = match &fitted {
                 Some(m) => samples[i].model_confidence(t, m),

@@ -50,7 +50,7 @@ fn a_perfectly_separable_set_does_not_drive_the_temperature_to_zero() {
 #[test]
 fn cross_validated_calibration_on_well_specified_data_is_low() {
     let samples = synthetic(2.0, 3000);
-    let cv = cross_validate(&samples, 5, 1.0, false);
+    let cv = cross_validate(&samples, 5, 1.0, false, &[]);
     let ece = Reliability::from_pairs(
         cv.confidences
             .iter()
@@ -141,7 +141,7 @@ fn the_confidence_model_learns_that_a_small_margin_is_less_sure() {
             }
         })
         .collect();
-    let model = fit_model(&samples, 1.0);
+    let model = fit_model(&samples, 1.0, &[]);
     let wide = samples[0].model_confidence(1.0, &model);
     let narrow = samples[1].model_confidence(1.0, &model);
     assert!(wide > 0.9, "{wide}");
@@ -180,7 +180,7 @@ fn the_confidence_model_learns_that_mail_mostly_about_something_else_is_not_cert
             }
         })
         .collect();
-    let model = fit_model(&samples, 1.0);
+    let model = fit_model(&samples, 1.0, &[]);
     assert!(model.weights[4] > 0.0, "addressed {model:?}");
     assert!(model.weights[5] < 0.0, "unexplained {model:?}");
     let request = samples[1].model_confidence(1.0, &model);
@@ -209,7 +209,7 @@ fn the_confidence_model_learns_that_an_unknown_standing_is_less_certain() {
             }
         })
         .collect();
-    let model = fit_model(&samples, 1.0);
+    let model = fit_model(&samples, 1.0, &[]);
     assert!(model.weights[6] < 0.0, "standing_unknown {model:?}");
     let known = samples[1].model_confidence(1.0, &model);
     let unknown = samples[2].model_confidence(1.0, &model);
@@ -236,7 +236,7 @@ fn contested_verdicts_are_bounded_by_their_accuracy_whatever_their_margin() {
             }
         })
         .collect();
-    let model = fit_model(&samples, 1.0);
+    let model = fit_model(&samples, 1.0, &[]);
     // 100 contested, 80 right: (80 + 1) / (100 + 2).
     let ceiling = model.contested_ceiling.expect("a ceiling");
     assert!((ceiling - 81.0 / 102.0).abs() < 1e-12, "{ceiling}");
@@ -264,6 +264,30 @@ fn out_of_scope_mail_does_not_lower_the_ceiling() {
 }
 
 #[test]
+fn further_requests_count_for_the_ceiling_but_not_for_the_logistic_model() {
+    let contested = crate::engine::score::Features {
+        standing_contested: 1.0,
+        margin: 5.0,
+        ..Default::default()
+    };
+    let sample = |gold: usize| Sample {
+        scores: vec![5.0, 0.0],
+        gold,
+        chosen: 0,
+        features: contested,
+    };
+    let samples: Vec<Sample> = (0..40).map(|i| sample(usize::from(i % 10 == 0))).collect();
+    // Eight contested requests more, half of them wrong.
+    let extra: Vec<Sample> = (0..8).map(|i| sample(i % 2)).collect();
+    let alone = fit_model(&samples, 1.0, &[]);
+    let with_extra = fit_model(&samples, 1.0, &extra);
+    assert_eq!(alone.contested_ceiling, Some(37.0 / 42.0));
+    assert_eq!(with_extra.contested_ceiling, Some(41.0 / 50.0));
+    assert_eq!(alone.weights, with_extra.weights);
+    assert_eq!(alone.intercept, with_extra.intercept);
+}
+
+#[test]
 fn no_contested_verdict_in_the_data_leaves_no_ceiling() {
     let samples: Vec<Sample> = (0..20)
         .map(|i| Sample {
@@ -273,5 +297,5 @@ fn no_contested_verdict_in_the_data_leaves_no_ceiling() {
             features: crate::engine::score::Features::default(),
         })
         .collect();
-    assert_eq!(fit_model(&samples, 1.0).contested_ceiling, None);
+    assert_eq!(fit_model(&samples, 1.0, &[]).contested_ceiling, None);
 }

@@ -39,6 +39,12 @@ pub struct Args {
     /// Where to write the threshold proposal for review (it is never applied by itself).
     #[arg(long, default_value = "thresholds.proposed.toml")]
     thresholds_out: PathBuf,
+    /// Further labelled requests (repeatable; read like --input) counted only for
+    /// `contested_ceiling`: requests whose writer's standing is contested are a few in a
+    /// hundred, so their accuracy needs more labelled requests than the confidence model,
+    /// whose balance of requests and out-of-scope mail they would upset.
+    #[arg(long, value_name = "FILE")]
+    ceiling_input: Vec<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -67,10 +73,32 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
 
+    let ceiling_samples: Vec<Sample> = if args.ceiling_input.is_empty() {
+        Vec::new()
+    } else {
+        let reader = triage::replay::Reader::open(&args.ceiling_input, args.inputs.source_options())?;
+        let (records, errors): (Vec<_>, Vec<_>) = reader.records().partition(Result::is_ok);
+        if !errors.is_empty() {
+            bail!(
+                "{} unreadable records in --ceiling-input, the first: {}",
+                errors.len(),
+                errors
+                    .into_iter()
+                    .find_map(Result::err)
+                    .map_or(String::new(), |e| format!("{}: {}", e.source, e.error))
+            );
+        }
+        let records: Vec<Record> = records.into_iter().filter_map(Result::ok).collect();
+        records
+            .par_iter()
+            .filter_map(|r| sample(&engine, r, &limits))
+            .collect()
+    };
+
     let t0 = rs.calibration.temperature;
     let t = calibrate::fit_temperature(&samples, t0);
-    let model = calibrate::fit_model(&samples, t);
-    let cv = calibrate::cross_validate(&samples, args.folds, t0, true);
+    let model = calibrate::fit_model(&samples, t, &ceiling_samples);
+    let cv = calibrate::cross_validate(&samples, args.folds, t0, true, &ceiling_samples);
     let current = |s: &Sample| match &rs.calibration.model {
         Some(m) => s.model_confidence(t0, m),
         None => s.confidence(t0),
@@ -97,6 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let in_scope = samples.iter().filter(|s| s.gold != calibrate::NO_QUEUE).count();
     let contested = samples
         .iter()
+        .chain(&ceiling_samples)
         .filter(|s| s.features.standing_contested > 0.0 && s.gold != calibrate::NO_QUEUE)
         .count();
     let accuracy = samples.iter().filter(|s| s.correct()).count() as f64 / in_scope.max(1) as f64;
@@ -139,8 +168,22 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .iter()
             .map(|p| p.display().to_string())
             .collect();
+        let ceiling_inputs: Vec<String> = args
+            .ceiling_input
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        let ceiling_note = if ceiling_inputs.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "# The ceiling also counts {} labelled records more ({}).\n",
+                ceiling_samples.len(),
+                ceiling_inputs.join(", ")
+            )
+        };
         let mut text = format!(
-            "# Written by `triage calibrate` from {} labelled records ({}).\n\
+            "# Written by `triage calibrate` from {} labelled records ({}).\n{ceiling_note}\
              # Temperature scaling fitted by maximum likelihood, then a logistic confidence model\n\
              # (margin, other strong queues, evidence from the thread, addressed to us, text the\n\
              # ruleset knows nothing of, the writer's standing unknown), and a ceiling on verdicts\n\

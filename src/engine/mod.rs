@@ -439,7 +439,7 @@ impl Engine {
             .filter(|&q| q != chosen)
             .map(|q| scores[q])
             .fold(0.0f64, f64::max);
-        let standing = self.standing_unknown(chosen, &fired, &signals, &scores);
+        let standing = self.standing_unknown(chosen, &fired, &signals, &scores, &weak);
         let features = score::Features {
             softmax: softmax[chosen],
             margin: (scores[chosen] - runner_up).max(0.0),
@@ -645,8 +645,10 @@ impl Engine {
 
     /// Whether a signal that could move queue `chosen`'s evidence elsewhere was kept neither
     /// by firing nor by what its `unless` names (see [`score::Features::standing_unknown`]),
-    /// and if so whether a queue it would move the evidence to has evidence of its own
-    /// ([`score::Features::standing_contested`]). `None`: the standing is known or decides
+    /// and if so whether a queue it would move the evidence to has evidence of its own beyond
+    /// the thread's (`scores` minus `weak`, the part from a reply subject, quoted history or
+    /// the signature: an offer named in a disclaimer is no case;
+    /// [`score::Features::standing_contested`]). `None`: the standing is known or decides
     /// nothing here.
     fn standing_unknown(
         &self,
@@ -654,6 +656,7 @@ impl Engine {
         fired: &[Fired],
         signals: &[usize],
         scores: &[f64],
+        weak: &[f64],
     ) -> Option<Standing> {
         let n_rules = self.ruleset.rules.len();
         let unit_fired = |u: u32| match (u as usize).checked_sub(n_rules) {
@@ -671,7 +674,7 @@ impl Engine {
                 .iter()
                 .filter(|m| m.from == chosen)
                 .filter_map(|m| m.to)
-                .any(|to| scores[to] > 0.0)
+                .any(|to| scores[to] - weak[to] > 0.0)
         });
         Some(if contested {
             Standing::Contested
