@@ -266,6 +266,53 @@ fn calibrate_measures_before_and_after_and_writes_only_when_asked() {
 }
 
 #[test]
+fn calibrate_counts_ceiling_inputs_for_the_contested_ceiling_only() {
+    let tickets = root().join("tests/data/dev/tickets.jsonl");
+    let more = root().join("tests/data/holdout/tickets.jsonl");
+    let run = |extra: &[&str]| {
+        let mut a = vec![
+            "calibrate",
+            "--rules",
+            "rules",
+            "--dry-run",
+            "--input",
+            tickets.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        triage(&a, root(), b"")
+    };
+    let alone = run(&[]);
+    assert!(
+        alone.status.success(),
+        "{}",
+        String::from_utf8_lossy(&alone.stderr)
+    );
+    let with = run(&["--ceiling-input", more.to_str().unwrap()]);
+    assert!(with.status.success(), "{}", String::from_utf8_lossy(&with.stderr));
+    let (a, w) = (&json_lines(&alone)[0], &json_lines(&with)[0]);
+    assert!(
+        w["model"]["contested_verdicts"].as_u64() > a["model"]["contested_verdicts"].as_u64(),
+        "{} vs {}",
+        w["model"],
+        a["model"]
+    );
+    assert!(w["model"]["contested_ceiling"].is_number(), "{}", w["model"]);
+    // The temperature and the logistic model see the --input records only.
+    assert_eq!(a["temperature"], w["temperature"]);
+    for input in triage::engine::score::INPUT_NAMES.iter().chain(&["intercept"]) {
+        assert_eq!(a["model"][input], w["model"][input], "{input}");
+    }
+    // A ceiling input that cannot be read is a clear error, not a silent skip.
+    let missing = run(&["--ceiling-input", "no/such/file.jsonl"]);
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no/such/file.jsonl"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}
+
+#[test]
 fn serve_configuration_precedence_is_flag_then_environment_then_file_then_default() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("triage.toml");
