@@ -216,25 +216,28 @@ fn the_confidence_model_learns_that_an_unknown_standing_is_less_certain() {
     assert!(unknown < known, "{unknown} vs {known}");
 }
 
+/// A verdict for the first of two queues with `score` for it (and its margin), right when
+/// `gold` is 0, whose writer's standing is contested when `contested`.
+fn verdict(score: f64, gold: usize, contested: bool) -> Sample {
+    let flag = if contested { 1.0 } else { 0.0 };
+    Sample {
+        scores: vec![score, 0.0],
+        gold,
+        chosen: 0,
+        features: crate::engine::score::Features {
+            margin: score,
+            standing_unknown: flag,
+            standing_contested: flag,
+            ..Default::default()
+        },
+    }
+}
+
 #[test]
 fn contested_verdicts_are_bounded_by_their_accuracy_whatever_their_margin() {
     // Large margins throughout; a fifth of the contested verdicts are wrong, none of the others.
     let samples: Vec<Sample> = (0..500)
-        .map(|i| {
-            let contested = i % 5 == 0;
-            let wrong = contested && i % 25 == 0;
-            Sample {
-                scores: vec![12.0, 0.0],
-                gold: if wrong { 1 } else { 0 },
-                chosen: 0,
-                features: crate::engine::score::Features {
-                    margin: 12.0,
-                    standing_unknown: if contested { 1.0 } else { 0.0 },
-                    standing_contested: if contested { 1.0 } else { 0.0 },
-                    ..Default::default()
-                },
-            }
-        })
+        .map(|i| verdict(12.0, usize::from(i % 25 == 0), i % 5 == 0))
         .collect();
     let model = fit_model(&samples, 1.0, &[]);
     // 100 contested, 80 right: (80 + 1) / (100 + 2).
@@ -248,37 +251,18 @@ fn contested_verdicts_are_bounded_by_their_accuracy_whatever_their_margin() {
 
 #[test]
 fn out_of_scope_mail_does_not_lower_the_ceiling() {
-    let contested = crate::engine::score::Features {
-        standing_contested: 1.0,
-        ..Default::default()
-    };
-    let sample = |gold: usize| Sample {
-        scores: vec![5.0, 0.0],
-        gold,
-        chosen: 0,
-        features: contested,
-    };
-    let mut samples: Vec<Sample> = (0..8).map(|_| sample(0)).collect();
-    samples.extend((0..8).map(|_| sample(NO_QUEUE)));
+    let mut samples: Vec<Sample> = (0..8).map(|_| verdict(5.0, 0, true)).collect();
+    samples.extend((0..8).map(|_| verdict(5.0, NO_QUEUE, true)));
     assert_eq!(fit_contested_ceiling(&samples), Some(0.9));
 }
 
 #[test]
 fn further_requests_count_for_the_ceiling_but_not_for_the_logistic_model() {
-    let contested = crate::engine::score::Features {
-        standing_contested: 1.0,
-        margin: 5.0,
-        ..Default::default()
-    };
-    let sample = |gold: usize| Sample {
-        scores: vec![5.0, 0.0],
-        gold,
-        chosen: 0,
-        features: contested,
-    };
-    let samples: Vec<Sample> = (0..40).map(|i| sample(usize::from(i % 10 == 0))).collect();
+    let samples: Vec<Sample> = (0..40)
+        .map(|i| verdict(5.0, usize::from(i % 10 == 0), true))
+        .collect();
     // Eight contested requests more, half of them wrong.
-    let extra: Vec<Sample> = (0..8).map(|i| sample(i % 2)).collect();
+    let extra: Vec<Sample> = (0..8).map(|i| verdict(5.0, i % 2, true)).collect();
     let alone = fit_model(&samples, 1.0, &[]);
     let with_extra = fit_model(&samples, 1.0, &extra);
     assert_eq!(alone.contested_ceiling, Some(37.0 / 42.0));
@@ -290,12 +274,7 @@ fn further_requests_count_for_the_ceiling_but_not_for_the_logistic_model() {
 #[test]
 fn no_contested_verdict_in_the_data_leaves_no_ceiling() {
     let samples: Vec<Sample> = (0..20)
-        .map(|i| Sample {
-            scores: vec![5.0, 0.0],
-            gold: usize::from(i % 4 == 0),
-            chosen: 0,
-            features: crate::engine::score::Features::default(),
-        })
+        .map(|i| verdict(5.0, usize::from(i % 4 == 0), false))
         .collect();
     assert_eq!(fit_model(&samples, 1.0, &[]).contested_ceiling, None);
 }

@@ -474,18 +474,7 @@ fn a_contested_verdict_is_no_surer_than_the_ceiling_and_others_are_untouched() {
 
 #[test]
 fn the_standing_is_unknown_when_a_signal_that_could_move_the_verdict_was_kept_by_nothing() {
-    let extra = r#"
-[[signal]]
-id = "member"
-any = ["our membership"]
-
-[[signal]]
-id = "prospect"
-any = ["before we sign"]
-unless = ["member"]
-moves = [{ from = "tech", to = "general" }]
-"#;
-    let e = engine_with(extra);
+    let e = engine_with(STANDING);
     let standing = |body: &str| features(&e, body).standing_unknown;
     assert_eq!(standing("The plugin shows an error."), 1.0);
     assert_eq!(
