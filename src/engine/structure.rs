@@ -418,75 +418,8 @@ const CONTRASTS: &[&str] = &[
     "tylko",
 ];
 
-/// The length in bytes of a dash that separates two thoughts starting at byte `i`, or `None`: an
-/// en or em dash, or one or two hyphens before a space, after a space or a no-break space
-/// ("Keine Kündigung – wer ist jetzt unser Ansprechpartner?"). Not a hyphen inside a word
-/// ("E-Mail") or an en dash in a range ("10–20").
-fn spaced_dash(text: &str, i: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
-    let after_space = (i >= 1 && bytes[i - 1] == b' ') || (i >= 2 && bytes[i - 2..i] == [0xC2, 0xA0]);
-    if !after_space {
-        return None;
-    }
-    let rest = &bytes[i..];
-    let spaced_after = |n: usize| rest.get(n) == Some(&b' ') || rest.get(n..n + 2) == Some(&[0xC2, 0xA0]);
-    if rest.starts_with("–".as_bytes()) || rest.starts_with("—".as_bytes()) {
-        Some(3)
-    } else if rest.starts_with(b"--") && spaced_after(2) {
-        Some(2)
-    } else if rest.starts_with(b"-") && spaced_after(1) {
-        Some(1)
-    } else {
-        None
-    }
-}
-
-/// The start of a spaced dash ([`spaced_dash`]) whose last byte is at `i`, or `None`.
-fn spaced_dash_ending_at(text: &str, i: usize) -> Option<usize> {
-    (i.saturating_sub(2)..=i).find(|&s| spaced_dash(text, s).is_some_and(|n| s + n == i + 1))
-}
-
-/// Words that carry a list of negated topics on after a dash ("not a cancellation - nor a change
-/// of our bank details - …"): after them the dash ends nothing.
-const DASH_CONTINUATIONS: &[&str] = &[
-    "or ",
-    "nor ",
-    "neither ",
-    "oder ",
-    "noch ",
-    "weder ",
-    "auch kein",
-    "auch nicht",
-    "ni ",
-    "o ",
-    "ou ",
-    "né ",
-    "ne ",
-    "neanche ",
-    "nemmeno ",
-    "of ",
-    "ook geen",
-    "ook niet",
-    "ani ",
-    "lub ",
-    "albo ",
-];
-
-/// Whether `text` holds a letter or a digit.
-fn has_word(text: &str) -> bool {
-    text.chars().any(char::is_alphanumeric)
-}
-
 /// The clause around `start..end`: from the last clause boundary before it to the first after.
-/// Clauses end at `! ? ; :`, commas, line breaks and full stops ([`is_full_stop`]), and at a
-/// spaced dash ([`spaced_dash`]) with a word between it and the cue: "Keine Kündigung – wer ist
-/// jetzt unser Ansprechpartner?" negates nothing after the dash, and in "Please cancel our
-/// membership – the last invoice has already been paid" the settled scope stops at it. Going
-/// back, a dash right before the cue ends nothing ("Rechnung 4711 – bereits bezahlt" settles
-/// the invoice); going forward, a pair of dashes right after the cue holds an aside that is
-/// stepped over ("Ich möchte nicht – wie der Shop behauptet – meine Bewertung löschen"), and a
-/// dash followed by "or", "nor", "oder", "ni"… ([`DASH_CONTINUATIONS`]) carries the list on;
-/// going back a pair of dashes is stepped over like a parenthesis; a
+/// Clauses end at `! ? ; :`, commas, line breaks and full stops ([`is_full_stop`]); a
 /// parenthetical is its own clause for a cue inside it and is stepped over by a cue outside it
 /// ("Der Fall von Herrn B. (Fall 77) ist abgeschlossen"), and a contrastive conjunction ends
 /// the clause.
@@ -518,28 +451,7 @@ fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
                 clause_start = i + 1;
                 break;
             }
-            _ => {
-                let Some(dash) = spaced_dash_ending_at(text, i) else {
-                    continue;
-                };
-                if !has_word(&text[i + 1..start]) {
-                    i = dash;
-                    continue;
-                }
-                // The closing dash of a pair opened earlier on the line is stepped over.
-                let line_start = text[..dash].rfind('\n').map_or(0, |n| n + 1);
-                let opening = (line_start..dash)
-                    .rev()
-                    .take_while(|&j| !ends_clause(j))
-                    .find(|&j| spaced_dash(text, j).is_some());
-                match opening {
-                    Some(open) => i = open,
-                    None => {
-                        clause_start = i + 1;
-                        break;
-                    }
-                }
-            }
+            _ => {}
         }
     }
     let mut clause_end = text.len();
@@ -561,29 +473,7 @@ fn clause_around(text: &str, start: usize, end: usize) -> (usize, usize) {
                 clause_end = i;
                 break;
             }
-            _ => {
-                if let Some(n) = spaced_dash(text, i) {
-                    let line_end = text[i + n..].find('\n').map_or(text.len(), |e| i + n + e);
-                    let closing = (i + n..line_end).find_map(|j| spaced_dash(text, j).map(|m| (j, m)));
-                    if let (false, Some((close, m))) = (has_word(&text[end..i]), closing) {
-                        // A pair of dashes right after the cue holds an aside: the scope goes on
-                        // after it.
-                        i = close + m - 1;
-                    } else {
-                        let next: String = text[i + n..]
-                            .trim_start_matches([' ', '\u{a0}'])
-                            .chars()
-                            .take(12)
-                            .flat_map(char::to_lowercase)
-                            .collect();
-                        if !DASH_CONTINUATIONS.iter().any(|w| next.starts_with(w)) {
-                            clause_end = i;
-                            break;
-                        }
-                        i += n - 1;
-                    }
-                }
-            }
+            _ => {}
         }
         i += 1;
     }
@@ -773,78 +663,6 @@ mod tests {
             &text[s..e],
             "statt der Überweisung künftig mit Kreditkarte abbuchen"
         );
-    }
-
-    #[test]
-    fn a_spaced_dash_ends_a_negated_scope_but_a_settled_one_reaches_back_over_it() {
-        for (text, topic) in [
-            (
-                "Keine Kündigung – wer ist jetzt unser Ansprechpartner?",
-                "Keine Kündigung",
-            ),
-            (
-                "Nessuna disdetta — chi è il nostro referente?",
-                "Nessuna disdetta",
-            ),
-            ("No cancellation - who is our contact now?", "No cancellation"),
-        ] {
-            let c = cue(text, topic, CueKind::Negation, Scope::After);
-            let (s, e) = Spans::of(text, &[c]).negated[0];
-            assert_eq!(text[s..e].trim_end(), topic, "{text}");
-        }
-        // A hyphen inside a word and a range are no dash.
-        let text = "No E-Mail-Adresse 10–20 changes";
-        let c = cue(text, "No", CueKind::Negation, Scope::After);
-        let (s, e) = Spans::of(text, &[c]).negated[0];
-        assert_eq!(&text[s..e], text);
-        // Two hyphens and a no-break space before the dash are a dash too.
-        for text in [
-            "No cancellation -- who is our contact?",
-            "Aucune résiliation\u{a0}– qui est notre contact ?",
-        ] {
-            let topic = if text.starts_with("No") {
-                "No cancellation"
-            } else {
-                "Aucune résiliation"
-            };
-            let c = cue(text, topic, CueKind::Negation, Scope::After);
-            let (s, e) = Spans::of(text, &[c]).negated[0];
-            assert_eq!(text[s..e].trim_end_matches([' ', '\u{a0}']), topic, "{text}");
-        }
-    }
-
-    #[test]
-    fn a_dash_at_the_cue_or_before_or_nor_carries_the_scope_on() {
-        // A dash right after the cue opens an aside: the scope goes on after it.
-        let text = "Ich möchte nicht – wie der Shop behauptet – meine Bewertung löschen lassen, ich möchte mein Geld.";
-        let c = cue(text, "Ich möchte nicht", CueKind::Negation, Scope::After);
-        let (s, e) = Spans::of(text, &[c]).negated[0];
-        assert_eq!(
-            &text[s..e],
-            "Ich möchte nicht – wie der Shop behauptet – meine Bewertung löschen lassen"
-        );
-        // A list of negated topics goes on after "nor" and "oder".
-        let text = "This is not a cancellation - nor a change of our bank details - just tell us who our contact is.";
-        let c = cue(text, "This is not a", CueKind::Negation, Scope::After);
-        let (s, e) = Spans::of(text, &[c]).negated[0];
-        assert_eq!(
-            &text[s..e],
-            "This is not a cancellation - nor a change of our bank details "
-        );
-        // Going back: a dash right before the cue ends nothing, a dash after a clause of its
-        // own does, and a pair of dashes is stepped over.
-        let text = "Rechnung 4711 – bereits bezahlt";
-        let c = cue(text, "bereits bezahlt", CueKind::Settled, Scope::Before);
-        let (s, e) = Spans::of(text, &[c]).negated[0];
-        assert_eq!(&text[s..e], text);
-        let text = "Please cancel our membership – the last invoice has already been paid.";
-        let c = cue(text, "already been paid", CueKind::Settled, Scope::Before);
-        let (s, e) = Spans::of(text, &[c]).negated[0];
-        assert_eq!(&text[s..e], " the last invoice has already been paid");
-        let text = "Die Rechnung – wie besprochen – ist bereits bezahlt.";
-        let c = cue(text, "bereits bezahlt", CueKind::Settled, Scope::Before);
-        let (s, e) = Spans::of(text, &[c]).negated[0];
-        assert_eq!(&text[s..e], "Die Rechnung – wie besprochen – ist bereits bezahlt");
     }
 
     #[test]
