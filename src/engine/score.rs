@@ -45,7 +45,8 @@ pub struct Features {
     /// otherwise.
     pub standing_unknown: f64,
     /// 1 when the standing is unknown (as for [`Features::standing_unknown`]) and the queue
-    /// that signal would move the evidence to has evidence of its own: the writer's
+    /// that signal would move the evidence to has evidence of its own beyond the thread's (a
+    /// reply subject, quoted history, the signature): the writer's
     /// standing is what decides between two queues that both have a case (a technical
     /// question that mentions prices, from a writer who says neither that they are a
     /// member nor that they are still choosing). Not an input of the logistic model: its
