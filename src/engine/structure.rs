@@ -27,9 +27,10 @@
 //! - **Side points.** An aside cue ("nicht dringend", "no rush", "pour plus tard", "niente di
 //!   grave") marks its sentence as minor: a term there counts [`ASIDE_FACTOR`] of the same term
 //!   in narrative text, even when the sentence asks, as long as another sentence asks too (a
-//!   side question is minor beside the main one; when it is the only one, it is the request). A
-//!   shift cue inside an aside opens no preamble: the writer turned to a point they call minor
-//!   themselves.
+//!   side question is minor beside the main one; when it is the only one, it is the request).
+//!   An aside cue that opens its sentence ("By the way: …") marks the rest of its paragraph
+//!   too: the side point goes on in the sentences after it. A shift cue inside an aside opens
+//!   no preamble: the writer turned to a point they call minor themselves.
 //!
 //! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
 //! ("but", "aber", "sondern", "pero", "sino", "mais", "ma", "maar", "ale", "however", …). A
@@ -173,6 +174,8 @@ impl Spans {
             sentences: sentences(text),
             ..Spans::default()
         };
+        // The end of the paragraph of the last aside that opened its sentence.
+        let mut opened_until = 0;
         for &(s, e) in &spans.sentences {
             let sentence = &text[s..e];
             let asks = sentence.trim_end().ends_with('?')
@@ -183,10 +186,18 @@ impl Spans {
             if asks {
                 spans.requests.push((s, e));
             }
-            if cues
+            if let Some(c) = cues
                 .iter()
-                .any(|c| c.kind == CueKind::Aside && c.start >= s && c.end <= e)
+                .find(|c| c.kind == CueKind::Aside && c.start >= s && c.end <= e)
             {
+                spans.asides.push((s, e));
+                // An aside that opens its sentence with a colon or a comma ("By the way: …",
+                // "I jeszcze jedno przy okazji: …") opens a side point that goes on to the end
+                // of its paragraph.
+                if opens_sentence(text, s, c) {
+                    opened_until = paragraph_end(text, e);
+                }
+            } else if e <= opened_until {
                 spans.asides.push((s, e));
             }
         }
@@ -384,6 +395,26 @@ fn is_full_stop(text: &str, i: usize) -> bool {
     }
     let next_lower = after.trim_start().chars().next().is_some_and(char::is_lowercase);
     !(next_lower && !word.is_empty() && word.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// How many words may stand before an aside cue for it to open its sentence ("I jeszcze jedno
+/// przy okazji:", "Und übrigens,").
+const OPENER_WORDS: usize = 4;
+
+/// Whether cue `c` opens the sentence starting at `s`: at most [`OPENER_WORDS`] words before it,
+/// and a colon or a comma at its end or right after it ("Übrigens, …", "przy okazji: …"), not
+/// "die Bewertung ist übrigens schon online".
+fn opens_sentence(text: &str, s: usize, c: &CueHit) -> bool {
+    let marked =
+        text[..c.end].trim_end().ends_with([':', ',']) || text[c.end..].trim_start().starts_with([':', ',']);
+    marked && text[s..c.start].split_whitespace().count() <= OPENER_WORDS
+}
+
+/// The end of the paragraph holding byte `at`: the next blank line, or the end of the text.
+fn paragraph_end(text: &str, at: usize) -> usize {
+    let rest = &text[at.min(text.len())..];
+    let blank = rest.find("\n\n").into_iter().chain(rest.find("\r\n\r\n")).min();
+    blank.map_or(text.len(), |b| at + b)
 }
 
 /// Words that end a clause before them: a contrast turns to the real request.
@@ -770,6 +801,22 @@ mod tests {
         assert_eq!(at("Widget"), Context::Request);
         // The sentence that asks nothing stays a side point.
         assert_eq!(at("Seite"), Context::Aside);
+    }
+
+    #[test]
+    fn an_aside_that_opens_its_sentence_goes_on_to_the_end_of_its_paragraph() {
+        let text = "Wann kommt mein Geld zurück? I jeszcze jedno przy okazji: ich habe eine Bewertung \
+                    geschrieben. Kann ich sie später ändern?\n\nUnd wer zahlt das Porto?";
+        let spans = Spans::of(text, &[cue(text, "przy okazji:", CueKind::Aside, Scope::After)]);
+        let at = |w: &str| context_of(&spans, text, w);
+        assert_eq!(at("Geld"), Context::Request);
+        assert_eq!(at("Bewertung"), Context::Aside);
+        assert_eq!(at("ändern"), Context::Aside, "the next sentence of the paragraph");
+        assert_eq!(at("Porto"), Context::Request, "a new paragraph");
+        // A cue further into its sentence marks that sentence only.
+        let text = "Wann kommt mein Geld? Die Bewertung ist übrigens schon online. Kann ich sie ändern?";
+        let spans = Spans::of(text, &[cue(text, "übrigens", CueKind::Aside, Scope::After)]);
+        assert_eq!(context_of(&spans, text, "ändern"), Context::Request);
     }
 
     #[test]
