@@ -29,7 +29,8 @@
 //!   in narrative text, even when the sentence asks, as long as another sentence asks too (a
 //!   side question is minor beside the main one; when it is the only one, it is the request).
 //!   An aside cue that opens its sentence ("By the way: …") marks the rest of its paragraph
-//!   too: the side point goes on in the sentences after it. A shift cue inside an aside opens
+//!   too, up to a sentence that asks with a request cue or turns with a shift cue: the side
+//!   point goes on in the sentences after it. A shift cue inside an aside opens
 //!   no preamble: the writer turned to a point they call minor themselves.
 //!
 //! Clauses end at `. ! ? ; :` and line breaks, at commas, and before contrastive conjunctions
@@ -198,7 +199,15 @@ impl Spans {
                     opened_until = paragraph_end(text, e);
                 }
             } else if e <= opened_until {
-                spans.asides.push((s, e));
+                // A sentence that asks with a cue ("Please refund …") or turns to the real
+                // point ("The urgent thing: …") is the writer's again, and so is the rest.
+                if cues.iter().any(|c| {
+                    matches!(c.kind, CueKind::Request | CueKind::Shift) && c.start >= s && c.end <= e
+                }) {
+                    opened_until = 0;
+                } else {
+                    spans.asides.push((s, e));
+                }
             }
         }
         // A side point is minor beside a main request. When every request sentence is marked as
@@ -813,6 +822,16 @@ mod tests {
         assert_eq!(at("Bewertung"), Context::Aside);
         assert_eq!(at("ändern"), Context::Aside, "the next sentence of the paragraph");
         assert_eq!(at("Porto"), Context::Request, "a new paragraph");
+        // A request cue or a turn to the real point ends the side point.
+        let text = "By the way, our accountant is away. Please refund the double charge.";
+        let spans = Spans::of(
+            text,
+            &[
+                cue(text, "By the way", CueKind::Aside, Scope::After),
+                cue(text, "Please", CueKind::Request, Scope::After),
+            ],
+        );
+        assert_eq!(context_of(&spans, text, "refund"), Context::Request);
         // A cue further into its sentence marks that sentence only.
         let text = "Wann kommt mein Geld? Die Bewertung ist übrigens schon online. Kann ich sie ändern?";
         let spans = Spans::of(text, &[cue(text, "übrigens", CueKind::Aside, Scope::After)]);
