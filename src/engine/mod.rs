@@ -89,9 +89,10 @@ pub struct Fired {
 /// [`Engine::standing_unknown`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Standing {
-    /// Unknown, and the queues it would decide for have no evidence of their own.
+    /// Unknown, and the queues it would decide for have no evidence of their own beyond the
+    /// thread's.
     Unknown,
-    /// Unknown, and a queue it would decide for has evidence of its own.
+    /// Unknown, and a queue it would decide for has evidence of its own beyond the thread's.
     Contested,
 }
 
