@@ -89,10 +89,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         let records: Vec<Record> = records.into_iter().filter_map(Result::ok).collect();
-        records
+        let usable: Vec<Sample> = records
             .par_iter()
             .filter_map(|r| sample(&engine, r, &limits))
-            .collect()
+            .collect();
+        eprintln!(
+            "--ceiling-input: {} records, {} labelled and usable, {} unusable",
+            records.len(),
+            usable.len(),
+            records.len() - usable.len()
+        );
+        usable
     };
 
     let t0 = rs.calibration.temperature;

@@ -377,6 +377,15 @@ impl Builder {
                         format!("contested_ceiling must be within (0, 1], not {v}"),
                     );
                 }
+                if let (Some((_, span)), None) = (ceiling.clone(), c.intercept) {
+                    // The ceiling bounds the confidence model's output; without the model
+                    // (no `intercept`) it would bound nothing, silently.
+                    let at = self.at(name, span);
+                    self.problem(
+                        Some(at),
+                        "contested_ceiling needs the confidence model: `intercept` is missing",
+                    );
+                }
                 let model = c
                     .intercept
                     .map(|intercept| crate::engine::score::ConfidenceModel {
@@ -1170,6 +1179,11 @@ mod tests {
         );
         let p = problems(&[("q.toml", QUEUES), ("c.toml", &calibration("0.0"))]);
         assert!(p[0].contains("not 0"), "{p:?}");
+        let p = problems(&[(
+            "q.toml",
+            &format!("{QUEUES}[calibration]\ntemperature = 1.0\ncontested_ceiling = 0.8\n"),
+        )]);
+        assert!(p.iter().any(|m| m.contains("`intercept` is missing")), "{p:?}");
         let rs = load(&[("q.toml", QUEUES), ("c.toml", &calibration("0.85"))]).unwrap();
         let model = rs.calibration.model.unwrap();
         assert_eq!(model.contested_ceiling, Some(0.85));
