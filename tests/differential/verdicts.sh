@@ -19,7 +19,7 @@ cd "$root"
 
 # The inputs: JSONL files of tickets, and lists of email files (one list per set).
 jsonl=(tests/data/dev/tickets.jsonl tests/data/tuning/tickets.jsonl tests/data/holdout/tickets.jsonl)
-jsonl+=(tests/data/blind/*/tickets.jsonl tests/data/blind/*/out_of_scope.jsonl tests/data/blind2/*/tickets.jsonl tests/data/blind3/*/tickets.jsonl tests/data/blind4/*/tickets.jsonl tests/data/blind5/*/tickets.jsonl tests/data/blind6/*/tickets.jsonl tests/data/blind7/*/tickets.jsonl tests/data/blind8/*/tickets.jsonl tests/data/blind9/*/tickets.jsonl tests/data/blind10/*/tickets.jsonl tests/data/blind11/*/tickets.jsonl tests/data/blind12/*/tickets.jsonl tests/data/blind13/*/tickets.jsonl tests/data/blind14/*/tickets.jsonl tests/data/blind15/*/tickets.jsonl tests/data/blind16/*/tickets.jsonl tests/data/blind17/*/tickets.jsonl tests/data/blind18/*/tickets.jsonl tests/data/blind19/*/tickets.jsonl tests/data/blind20/*/tickets.jsonl tests/data/blind21/*/tickets.jsonl tests/data/blind22/*/tickets.jsonl tests/data/blind23/*/tickets.jsonl tests/data/blind24/*/tickets.jsonl tests/data/blind25/*/tickets.jsonl tests/data/blind26/*/tickets.jsonl tests/data/blind27/*/tickets.jsonl tests/data/blind28/*/tickets.jsonl)
+jsonl+=(tests/data/blind/*/tickets.jsonl tests/data/blind/*/out_of_scope.jsonl tests/data/blind[0-9]*/*/tickets.jsonl)
 find tests/data -name '*.eml' -type f | LC_ALL=C sort >"$out/emails-own"
 lists=("$out/emails-own")
 corpus=../shared/corpus/public/emails/spamassassin
