@@ -123,8 +123,10 @@ pub fn explain(ruleset: &RuleSet, message: &Message, detailed: &Detailed) -> Str
             "not addressed to us"
         },
         f.unexplained * 100.0,
-        if f.standing_contested > 0.0 {
+        if f.standing_contested > 0.0 && f.standing_unknown > 0.0 {
             ", the writer's standing unknown and contested (another queue it would decide for has evidence)"
+        } else if f.standing_contested > 0.0 {
+            ", the writer's role decided against another queue's own case"
         } else if f.standing_unknown > 0.0 {
             ", the writer's standing unknown"
         } else {

@@ -96,6 +96,15 @@ enum Standing {
     Contested,
 }
 
+/// Whether, by the scores `before` a standing moved evidence (and their part from the thread,
+/// `weak_before`), a queue other than `chosen` led with evidence of its own beyond the thread's:
+/// the writer's standing, not the request's words, then decided the verdict. (The lead is taken
+/// as the verdict takes it: the highest score, the first queue on a tie.)
+fn decided_against_a_case(chosen: usize, before: &[f64], weak_before: &[f64]) -> bool {
+    let lead = (0..before.len()).max_by(|&a, &b| before[a].total_cmp(&before[b]).then(b.cmp(&a)));
+    lead.is_some_and(|q| q != chosen && before[q] > 0.0 && before[q] - weak_before[q] > 0.0)
+}
+
 /// The outcome of one example of the ruleset.
 #[derive(Debug, Clone)]
 pub struct ExampleOutcome {
@@ -381,6 +390,12 @@ impl Engine {
                 weak[q] += f.score;
             }
         }
+        // The scores before any standing moves evidence: whether the standing decided against a
+        // queue with a case of its own (see [`score::Features::standing_contested`]).
+        let before_moves = signals
+            .iter()
+            .any(|&s| !rs.signals[s].moves.is_empty())
+            .then(|| (scores.clone(), weak.clone()));
         let mut moved = Vec::new();
         for &s in &signals {
             let signal = &rs.signals[s];
@@ -441,6 +456,10 @@ impl Engine {
             .map(|q| scores[q])
             .fold(0.0f64, f64::max);
         let standing = self.standing_unknown(chosen, &fired, &signals, &scores, &weak);
+        let standing_decided = moved.iter().any(|&(_, to, amount)| to == chosen && amount > 0.0)
+            && before_moves
+                .as_ref()
+                .is_some_and(|(before, weak_before)| decided_against_a_case(chosen, before, weak_before));
         let features = score::Features {
             softmax: softmax[chosen],
             margin: (scores[chosen] - runner_up).max(0.0),
@@ -459,7 +478,7 @@ impl Engine {
             },
             unexplained,
             standing_unknown: if standing.is_some() { 1.0 } else { 0.0 },
-            standing_contested: if standing == Some(Standing::Contested) {
+            standing_contested: if standing == Some(Standing::Contested) || standing_decided {
                 1.0
             } else {
                 0.0

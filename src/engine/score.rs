@@ -44,12 +44,19 @@ pub struct Features {
     /// they are a member nor that they are still choosing is sometimes a prospect's. 0
     /// otherwise.
     pub standing_unknown: f64,
-    /// 1 when the standing is unknown (as for [`Features::standing_unknown`]) and the queue
-    /// that signal would move the evidence to has evidence of its own beyond the thread's (a
-    /// reply subject, quoted history, the signature): the writer's
-    /// standing is what decides between two queues that both have a case (a technical
-    /// question that mentions prices, from a writer who says neither that they are a
-    /// member nor that they are still choosing). Not an input of the logistic model: its
+    /// 1 when the writer's standing is what decides between two queues that both have a case
+    /// (evidence of their own beyond the thread's: a reply subject, quoted history, the
+    /// signature), either way:
+    /// - the standing is unknown (as for [`Features::standing_unknown`]) and the queue that
+    ///   signal would move the evidence to has such evidence (a technical question that
+    ///   mentions prices, from a writer who says neither that they are a member nor that they
+    ///   are still choosing);
+    /// - a signal that moves evidence (the writer's role: a prospect, an automated system)
+    ///   fired and moved evidence to the chosen queue, and before the move another queue led
+    ///   with such evidence (a shop that is not a member yet, writing about a cease-and-desist
+    ///   letter it received: the prospect's voice takes the legal case to sales).
+    ///
+    /// Not an input of the logistic model: its
     /// verdicts' margins are often large, so no shift of the logit reaches them; it selects
     /// the verdicts that [`ConfidenceModel::contested_ceiling`] bounds. 0 otherwise.
     pub standing_contested: f64,

@@ -451,6 +451,26 @@ fn the_standing_is_contested_when_the_queue_it_would_decide_for_has_evidence() {
 }
 
 #[test]
+fn the_standing_is_contested_when_a_fired_standing_decides_against_a_queue_with_a_case() {
+    let e = engine_with(STANDING);
+    let verdict = |body: &str| {
+        let t = Ticket {
+            body: body.into(),
+            ..Ticket::default()
+        };
+        let message = Message::from_ticket(&t);
+        (e.classify("x", &message).queue, features(&e, body))
+    };
+    let (queue, f) = verdict("Before we sign: the plugin shows an error.");
+    assert_eq!(queue, "general", "the prospect's voice moves the technical case");
+    assert_eq!(f.standing_contested, 1.0, "tech led before the move");
+    assert_eq!(f.standing_unknown, 0.0, "the standing is known");
+    let (queue, f) = verdict("Before we sign: does the price change?");
+    assert_eq!(queue, "general");
+    assert_eq!(f.standing_contested, 0.0, "general led before any move");
+}
+
+#[test]
 fn a_contested_verdict_is_no_surer_than_the_ceiling_and_others_are_untouched() {
     let e = engine_with(STANDING);
     let confidence = |body: &str| {
