@@ -96,13 +96,12 @@ enum Standing {
     Contested,
 }
 
-/// Whether, by the scores `before` a standing moved evidence (and their part from the thread,
-/// `weak_before`), a queue other than `chosen` led with evidence of its own beyond the thread's:
-/// the writer's standing, not the request's words, then decided the verdict. (The lead is taken
-/// as the verdict takes it: the highest score, the first queue on a tie.)
-fn decided_against_a_case(chosen: usize, before: &[f64], weak_before: &[f64]) -> bool {
-    let lead = (0..before.len()).max_by(|&a, &b| before[a].total_cmp(&before[b]).then(b.cmp(&a)));
-    lead.is_some_and(|q| q != chosen && before[q] > 0.0 && before[q] - weak_before[q] > 0.0)
+/// The queue leading by `scores` (taken as the verdict takes it: the highest score, the first
+/// queue on a tie), when it has evidence of its own beyond the thread's (`scores` minus `weak`,
+/// the part from a reply subject, quoted history or the signature).
+fn lead_with_a_case(scores: &[f64], weak: &[f64]) -> Option<usize> {
+    let lead = (0..scores.len()).max_by(|&a, &b| scores[a].total_cmp(&scores[b]).then(b.cmp(&a)))?;
+    (scores[lead] > 0.0 && scores[lead] - weak[lead] > 0.0).then_some(lead)
 }
 
 /// The outcome of one example of the ruleset.
@@ -390,12 +389,10 @@ impl Engine {
                 weak[q] += f.score;
             }
         }
-        // The scores before any standing moves evidence: whether the standing decided against a
-        // queue with a case of its own (see [`score::Features::standing_contested`]).
-        let before_moves = signals
-            .iter()
-            .any(|&s| !rs.signals[s].moves.is_empty())
-            .then(|| (scores.clone(), weak.clone()));
+        // The queue that leads before any standing moves evidence, when it has a case of its own
+        // beyond the thread: a standing that moves the verdict away from it decided against that
+        // case (see [`score::Features::standing_contested`]).
+        let lead_with_a_case = lead_with_a_case(&scores, &weak);
         let mut moved = Vec::new();
         for &s in &signals {
             let signal = &rs.signals[s];
@@ -457,9 +454,7 @@ impl Engine {
             .fold(0.0f64, f64::max);
         let standing = self.standing_unknown(chosen, &fired, &signals, &scores, &weak);
         let standing_decided = moved.iter().any(|&(_, to, amount)| to == chosen && amount > 0.0)
-            && before_moves
-                .as_ref()
-                .is_some_and(|(before, weak_before)| decided_against_a_case(chosen, before, weak_before));
+            && lead_with_a_case.is_some_and(|q| q != chosen);
         let features = score::Features {
             softmax: softmax[chosen],
             margin: (scores[chosen] - runner_up).max(0.0),

@@ -111,12 +111,17 @@ unexplained = -3.0
     )
 }
 
-fn features(engine: &Engine, body: &str) -> score::Features {
+/// The detailed classification of a ticket with only `body`.
+fn detailed(engine: &Engine, body: &str) -> Detailed {
     let t = Ticket {
         body: body.into(),
         ..Ticket::default()
     };
-    engine.detailed("x", &Message::from_ticket(&t)).features
+    engine.detailed("x", &Message::from_ticket(&t))
+}
+
+fn features(engine: &Engine, body: &str) -> score::Features {
+    detailed(engine, body).features
 }
 
 #[test]
@@ -454,12 +459,8 @@ fn the_standing_is_contested_when_the_queue_it_would_decide_for_has_evidence() {
 fn the_standing_is_contested_when_a_fired_standing_decides_against_a_queue_with_a_case() {
     let e = engine_with(STANDING);
     let verdict = |body: &str| {
-        let t = Ticket {
-            body: body.into(),
-            ..Ticket::default()
-        };
-        let message = Message::from_ticket(&t);
-        (e.classify("x", &message).queue, features(&e, body))
+        let d = detailed(&e, body);
+        (d.verdict.queue, d.features)
     };
     let (queue, f) = verdict("Before we sign: the plugin shows an error.");
     assert_eq!(queue, "general", "the prospect's voice moves the technical case");
