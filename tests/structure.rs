@@ -1,7 +1,8 @@
 //! Message structure with the default ruleset, in all seven languages: a negated or settled
 //! topic is not evidence, the request decides, a reply subject is thread context, what
 //! precedes a turn to the real request is preamble, a side point counts half, a reply's echo
-//! of its thread counts half, and "instead of" negates only the thing replaced.
+//! of its thread counts half, "instead of" negates only the thing replaced, and a notification's
+//! footer quoted under a reply is the thread's.
 
 use triage::engine::structure::Context;
 use triage::{Engine, Message, RuleSet, Ticket};
@@ -446,5 +447,46 @@ fn what_the_writer_wants_instead_is_not_negated_with_what_it_replaces_in_every_l
         let m = message("", body);
         assert_eq!(context_of(&engine, &m, replaced), Context::Negated, "{body}");
         assert_ne!(context_of(&engine, &m, wanted), Context::Negated, "{body}");
+    }
+}
+
+/// A shopper who answers a review invitation quotes its footer ("You are receiving this email
+/// because you placed an order"): the footer is the thread's, not the writer's, and the reply is
+/// a request (the `notification_footer` signal reads the writer's own text only).
+#[test]
+fn a_reply_to_a_review_invitation_that_quotes_its_footer_is_a_request_in_every_language() {
+    let engine = engine();
+    for (subject, body) in [
+        (
+            "Re: How was your order from Lampshade Corner?",
+            "It never arrived! I paid 54 pounds three weeks ago and the shop does not answer. Can you help me get my money back?\n\nJoan\n\nOn 3 May 2026, at 10:02, Lampshade Corner <noreply@reviews.example> wrote:\n> How satisfied are you with your order? Rate it now!\n> You are receiving this email because you placed an order at Lampshade Corner.",
+        ),
+        (
+            "AW: Wie zufrieden sind Sie mit Ihrer Bestellung?",
+            "Die Ware ist nie angekommen! Ich habe vor drei Wochen 54 Euro bezahlt und der Shop antwortet nicht. Wie bekomme ich mein Geld zurück?\n\nJana\n\nAm 03.05.2026 um 10:02 schrieb Lampenwelt <noreply@reviews.example>:\n> Wie zufrieden sind Sie mit Ihrer Bestellung? Jetzt bewerten!\n> Sie erhalten diese E-Mail, weil Sie bei Lampenwelt bestellt haben.",
+        ),
+        (
+            "RE: ¿Qué tal tu pedido en Lámparas Sol?",
+            "¡Nunca llegó! Pagué 54 euros hace tres semanas y la tienda no contesta. ¿Me pueden ayudar a recuperar mi dinero?\n\nLucía\n\nEl 3 may 2026, a las 10:02, Lámparas Sol <noreply@reviews.example> escribió:\n> ¿Estás satisfecho con tu pedido? ¡Valóralo ahora!\n> Recibes este correo porque hiciste un pedido en Lámparas Sol.",
+        ),
+        (
+            "RE: Votre commande chez Lumière & Co vous a plu ?",
+            "Elle n'est jamais arrivée ! J'ai payé 54 euros il y a trois semaines et la boutique ne répond pas. Pouvez-vous m'aider à récupérer mon argent ?\n\nClaire\n\nLe 3 mai 2026 à 10:02, Lumière & Co <noreply@reviews.example> a écrit :\n> Êtes-vous satisfait de votre commande ? Donnez votre avis !\n> Vous recevez cet e-mail car vous avez passé commande chez Lumière & Co.",
+        ),
+        (
+            "R: Com'è andato il tuo ordine da Luci Belle?",
+            "Non è mai arrivato! Ho pagato 54 euro tre settimane fa e il negozio non risponde. Potete aiutarmi a riavere i soldi?\n\nGiulia\n\nIl giorno 3 mag 2026 alle 10:02 Luci Belle <noreply@reviews.example> ha scritto:\n> Sei soddisfatto del tuo ordine? Lascia una recensione!\n> Ricevi questa email perché hai effettuato un ordine da Luci Belle.",
+        ),
+        (
+            "Antw: Hoe was je bestelling bij Lampenhuis?",
+            "Het is nooit aangekomen! Ik heb drie weken geleden 54 euro betaald en de winkel reageert niet. Kunnen jullie helpen mijn geld terug te krijgen?\n\nSanne\n\nOp 3 mei 2026 om 10:02 schreef Lampenhuis <noreply@reviews.example>:\n> Ben je tevreden over je bestelling? Beoordeel nu!\n> Je ontvangt deze e-mail omdat je een bestelling hebt geplaatst bij Lampenhuis.",
+        ),
+        (
+            "Odp: Jak oceniasz zamówienie w Lampy24?",
+            "Nigdy nie dotarło! Zapłaciłam 54 zł trzy tygodnie temu, a sklep nie odpowiada. Czy możecie pomóc mi odzyskać pieniądze?\n\nAnna\n\nW dniu 3.05.2026 o 10:02 Lampy24 <noreply@reviews.example> napisał:\n> Czy jesteś zadowolony z zamówienia? Oceń teraz!\n> Otrzymujesz tę wiadomość, ponieważ złożyłeś zamówienie w Lampy24.",
+        ),
+    ] {
+        let verdict = engine.classify("t", &message(subject, body));
+        assert_eq!(verdict.queue, "customer_care", "{body}");
     }
 }
