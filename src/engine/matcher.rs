@@ -310,6 +310,18 @@ impl Scanner {
             let mut full = false;
             let mut next = 0;
             while next < bytes.len() {
+                // Inside an ASCII word nothing starts: no term (no word start) and no regex
+                // (no ASCII word boundary). Most bytes are there; they are stepped over at
+                // once, and the state they would leave is the one already held.
+                if after_word_char && after_ascii_word {
+                    next += bytes[next..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_alphanumeric())
+                        .count();
+                    if next == bytes.len() {
+                        break;
+                    }
+                }
                 let start = next;
                 // ASCII (most of any folded text) without decoding a char.
                 let (word_char, ascii_word) = match bytes[start] {

@@ -16,6 +16,14 @@ pub fn each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // A run of ASCII letters and digits (most of a folded text) holds no separator.
+        i += bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if i == bytes.len() {
+            break;
+        }
         let (separator, len) = match bytes[i] {
             b if b.is_ascii() => (!b.is_ascii_alphanumeric(), 1),
             _ => {
