@@ -73,6 +73,10 @@ pub struct Scanner {
     matchers: Vec<Matcher>,
     /// The regex of each regex term, by term id (shared by the matchers), compiled on first use.
     regexes: Vec<Option<LazyRegex>>,
+    /// For each term id, the group of literals one of which every match of the regex term
+    /// holds ([`required_literals`]), or [`NO_GROUP`]: a regex is tried at its starts only in
+    /// a text where its group's literals occur.
+    required: Vec<u16>,
     /// The matcher of each field (by `Field as usize`); for [`Field::Headers`], of the header
     /// lines not named in `by_header`. `None`: nothing reads the field.
     by_field: [Option<usize>; 9],
@@ -84,6 +88,17 @@ pub struct Scanner {
     /// (a subject pattern anchored at `^` would otherwise run over every zone).
     zone_readers: Vec<u16>,
 }
+
+/// Bytes of a required literal looked for: its first six (a text holding the literal holds
+/// them), so that literals sharing a start share the automaton's states.
+const REQUIRED_PREFIX_BYTES: usize = 6;
+
+/// A regex term without a group of required literals.
+const NO_GROUP: u16 = u16::MAX;
+
+/// Most groups of required literals: the presence of each in a text is one bit of a
+/// fixed-size set; regex terms past it are tried without the check.
+const MAX_GROUPS: usize = 1024;
 
 /// The text zones, which share one matcher.
 const ZONES: [Field; 4] = [Field::Subject, Field::Body, Field::Quoted, Field::Signature];
@@ -119,6 +134,12 @@ struct Matcher {
     /// starts with, in one automaton (pattern → regex term id). A text is scanned once for all
     /// of them instead of once per regex, and a regex runs only from its first literal on.
     gate: Option<(AhoCorasick, Vec<u32>)>,
+    /// The required literals of the regex terms tried at starts (word-start, class-start and
+    /// gated ones), in one automaton (pattern → the groups it belongs to). Most starts are
+    /// common words ("la", "nous", a digit) where a regex fails a few bytes on; a text without
+    /// "pacchetto", "piano" or "abbonamento" needs no attempt of `\b(il|la|l\W?)(\S+ )?
+    /// (pacchetto|piano|abbonamento)…` at each of them.
+    required: Option<(AhoCorasick, Vec<Vec<u16>>)>,
 }
 
 impl Scanner {
@@ -171,6 +192,19 @@ impl Scanner {
                 _ => None,
             })
             .collect();
+        // Each regex term read once, for every matcher it is in.
+        let plans: Vec<Option<RegexPlan>> = regexes
+            .iter()
+            .map(|r| r.as_ref().map(|r| RegexPlan::new(&r.pattern)))
+            .collect();
+        let mut required = vec![NO_GROUP; terms.len()];
+        let with_required = plans
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.as_ref().is_some_and(|p| p.required.is_some()));
+        for (group, (id, _)) in with_required.take(MAX_GROUPS).enumerate() {
+            required[id] = group as u16;
+        }
         let mut matchers = Vec::new();
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut memory = 0;
@@ -182,9 +216,10 @@ impl Scanner {
             if let Some(&i) = index.get(&key) {
                 return Ok(Some(i));
             }
-            let matcher = Matcher::new(&terms, &key)?;
+            let matcher = Matcher::new(&terms, &key, &plans, &required)?;
             memory += matcher.literals.as_ref().map_or(0, |t| t.memory_usage());
             memory += matcher.gate.as_ref().map_or(0, |(g, _)| g.memory_usage());
+            memory += matcher.required.as_ref().map_or(0, |(r, _)| r.memory_usage());
             if memory > limits::MAX_AUTOMATON_BYTES {
                 return Err(CompileError::TooLarge(memory));
             }
@@ -206,6 +241,7 @@ impl Scanner {
             terms,
             matchers,
             regexes,
+            required,
             by_field,
             by_header,
             zone_readers,
@@ -402,6 +438,22 @@ impl Scanner {
                     .filter(|&(t, _)| self.runs_in(t, field)),
             );
         }
+        if let Some((automaton, groups)) = &matcher.required
+            && starts.iter().any(|&(t, _)| self.required[t as usize] != NO_GROUP)
+        {
+            // One pass for the required literals of every regex with a start here; a regex
+            // whose group has none in the text cannot match in it.
+            let mut present = [0u64; MAX_GROUPS / 64];
+            for m in automaton.find_overlapping_iter(text) {
+                for &g in &groups[m.pattern().as_usize()] {
+                    present[usize::from(g / 64)] |= 1 << (g % 64);
+                }
+            }
+            starts.retain(|&(t, _)| {
+                let g = self.required[t as usize];
+                g == NO_GROUP || present[usize::from(g / 64)] & (1 << (g % 64)) != 0
+            });
+        }
         if !starts.is_empty() {
             // Every match of a gated regex starts where one of its literals does: the regex is
             // tried anchored at those places only, first to last, and the first that matches is
@@ -431,8 +483,14 @@ impl Scanner {
 }
 
 impl Matcher {
-    /// Compiles the terms `ids` of `terms`.
-    fn new(terms: &[Term], ids: &[u32]) -> Result<Matcher, CompileError> {
+    /// Compiles the terms `ids` of `terms`; `plans` and `required` give each regex term's
+    /// [`RegexPlan`] and the group of its required literals (by term id).
+    fn new(
+        terms: &[Term],
+        ids: &[u32],
+        plans: &[Option<RegexPlan>],
+        required: &[u16],
+    ) -> Result<Matcher, CompileError> {
         let mut table = LiteralTable::default();
         let mut regexes = Vec::new();
         for &id in ids {
@@ -447,25 +505,22 @@ impl Matcher {
         let mut gate_literals: Vec<Vec<u8>> = Vec::new();
         let mut gated = Vec::new();
         for id in regexes {
-            let Term::Regex(pattern) = &terms[id as usize] else {
+            let Some(plan) = &plans[id as usize] else {
                 continue;
             };
-            let pattern = ascii_classes(pattern);
-            if let Some(literals) = word_start_literals(&pattern) {
+            if let Some(literals) = &plan.word_start {
                 for literal in literals {
-                    table.slot(&literal).2.push(id);
+                    table.slot(literal).2.push(id);
                 }
                 continue;
             }
-            match prefix_literals(&pattern) {
-                Some(literals) => {
+            match (&plan.prefixes, &plan.classes) {
+                (Some(literals), _) => {
                     gated.extend(std::iter::repeat_n(id, literals.len()));
-                    gate_literals.extend(literals);
+                    gate_literals.extend(literals.iter().cloned());
                 }
-                None => match word_start_classes(&pattern) {
-                    Some(classes) => class_regexes.push((id, classes)),
-                    None => ungated.push(id),
-                },
+                (None, Some(classes)) => class_regexes.push((id, classes.clone())),
+                (None, None) => ungated.push(id),
             }
         }
         let gate = if gate_literals.is_empty() {
@@ -506,6 +561,48 @@ impl Matcher {
             ungated.extend(class_regexes.drain(..).map(|(id, _)| id));
         }
         let word_regexes = slots.iter().any(|(_, _, r)| !r.is_empty()) || !class_regexes.is_empty();
+        // The required literals of the regexes tried at starts, each literal once.
+        let started = slots
+            .iter()
+            .flat_map(|(_, _, r)| r.iter())
+            .chain(class_regexes.iter().map(|(id, _)| id))
+            .chain(gate.as_ref().map(|(_, gated)| gated.iter()).into_iter().flatten());
+        let mut required_literals: Vec<Vec<u8>> = Vec::new();
+        let mut required_groups: Vec<Vec<u16>> = Vec::new();
+        let mut literal_index: HashMap<&[u8], usize> = HashMap::new();
+        let mut seen = BTreeSet::new();
+        for &id in started {
+            let group = required[id as usize];
+            let Some(literals) = plans[id as usize].as_ref().and_then(|p| p.required.as_ref()) else {
+                continue;
+            };
+            if group == NO_GROUP {
+                continue;
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            for literal in literals {
+                let literal = &literal[..literal.len().min(REQUIRED_PREFIX_BYTES)];
+                let i = *literal_index.entry(literal).or_insert_with(|| {
+                    required_literals.push(literal.to_vec());
+                    required_groups.push(Vec::new());
+                    required_literals.len() - 1
+                });
+                required_groups[i].push(group);
+            }
+        }
+        let required = if required_literals.is_empty() {
+            None
+        } else {
+            Some((
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::DFA))
+                    .build(&required_literals)?,
+                required_groups,
+            ))
+        };
         let (literal_terms, literal_regexes) = slots.into_iter().map(|(w, p, r)| ((w, p), r)).unzip();
         Ok(Matcher {
             literals,
@@ -515,6 +612,7 @@ impl Matcher {
             word_regexes,
             ungated,
             gate,
+            required,
         })
     }
 }
@@ -544,17 +642,42 @@ impl LiteralTable {
     }
 }
 
-/// The literals of a regex (after [`ascii_classes`]) that starts with `\b` and then one of
-/// them, each starting with an ASCII word character: every match starts at an ASCII word
-/// boundary, which the trie walk visits, so the literals join the trie and the regex needs no
-/// scan of its own. `None` for any other regex.
-fn word_start_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
-    if !pattern.starts_with(r"(?-u:\b)") {
-        return None;
+/// What the scanner reads off a regex term (after [`ascii_classes`]) to find where to try it,
+/// from one parse of it.
+#[derive(Debug, Default)]
+struct RegexPlan {
+    /// For a regex that starts with `\b` and then one of its [prefix literals](Self::prefixes),
+    /// each starting with an ASCII word character: those literals. Every match starts at an
+    /// ASCII word boundary, which the trie walk visits, so the literals join the trie and the
+    /// regex needs no scan of its own.
+    word_start: Option<Vec<Vec<u8>>>,
+    /// [`prefix_literals`].
+    prefixes: Option<Vec<Vec<u8>>>,
+    /// [`word_start_classes`], for a regex that starts with `\b`.
+    classes: Option<Vec<ByteSet>>,
+    /// [`required_literals`].
+    required: Option<Vec<Vec<u8>>>,
+}
+
+impl RegexPlan {
+    /// The plan of `pattern`; a pattern that does not parse (which the loader rules out) gets
+    /// none, and is run on every text.
+    fn new(pattern: &str) -> RegexPlan {
+        let Ok(hir) = regex_syntax::Parser::new().parse(pattern) else {
+            return RegexPlan::default();
+        };
+        let at_word = pattern.starts_with(r"(?-u:\b)");
+        let prefixes = prefix_literals(&hir);
+        let word = |l: &Vec<u8>| l.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
+        RegexPlan {
+            word_start: prefixes
+                .clone()
+                .filter(|literals| at_word && literals.iter().all(word)),
+            classes: if at_word { word_start_classes(&hir) } else { None },
+            required: required_literals(&hir),
+            prefixes,
+        }
     }
-    let literals = prefix_literals(pattern)?;
-    let word = |l: &Vec<u8>| l.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
-    literals.iter().all(word).then_some(literals)
 }
 
 /// A set of bytes, a bit each.
@@ -571,7 +694,7 @@ impl ByteSet {
     }
 }
 
-/// For a regex (after [`ascii_classes`]) that starts with `\b` and then at least two
+/// For a regex (after [`ascii_classes`], parsed) that starts with `\b` and then at least two
 /// positions of ASCII bytes drawn from classes or literals (`\b[a-z]{2}\d{2}`, an IBAN's
 /// start), the byte set of each of its first positions (at most four). Every match starts at
 /// an ASCII word boundary whose next bytes are in these sets: the walk tries the regex only
@@ -579,7 +702,7 @@ impl ByteSet {
 /// a lazy DFA over each zone of each ticket, about 4,600 instructions a ticket by callgrind).
 /// `None` for any other regex, or when the first position holds a byte that is no word
 /// character (then a match need not start at a word start).
-fn word_start_classes(pattern: &str) -> Option<Vec<ByteSet>> {
+fn word_start_classes(hir: &regex_syntax::hir::Hir) -> Option<Vec<ByteSet>> {
     use regex_syntax::hir::{Class, Hir, HirKind, Look};
     const MAX_POSITIONS: usize = 4;
     fn class_set(hir: &Hir) -> Option<ByteSet> {
@@ -608,10 +731,6 @@ fn word_start_classes(pattern: &str) -> Option<Vec<ByteSet>> {
         }
         Some(set)
     }
-    if !pattern.starts_with(r"(?-u:\b)") {
-        return None;
-    }
-    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
     let HirKind::Concat(items) = hir.kind() else {
         return None;
     };
@@ -658,18 +777,52 @@ fn word_start_classes(pattern: &str) -> Option<Vec<ByteSet>> {
     (sets.len() >= 2 && word).then_some(sets)
 }
 
-/// Literals one of which starts every match of `pattern` (as regex-syntax extracts them for
-/// prefilters), or `None` when there is no such finite set of non-empty literals (a pattern
-/// starting with a class repeated, or able to match the empty string).
-fn prefix_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+/// Literals one of which starts every match of a regex (parsed, as regex-syntax extracts them
+/// for prefilters), or `None` when there is no such finite set of non-empty literals (a
+/// pattern starting with a class repeated, or able to match the empty string).
+fn prefix_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::Parser::new().parse(pattern).ok()?;
-    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(hir);
     let literals = seq.literals()?;
     if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
         return None;
     }
     Some(literals.iter().map(|l| l.as_bytes().to_vec()).collect())
+}
+
+/// Literals one of which every match of a regex (after [`ascii_classes`], parsed) holds somewhere:
+/// those that start every match of one item of its top-level concatenation that every match
+/// goes through (an item whose extracted prefixes are finite and none empty), the item whose
+/// shortest literal is longest, of four bytes or more. The first item that consumes text is
+/// left out: it is what the regex is started at already. `None` when no item qualifies.
+fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::HirKind;
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    const MIN_BYTES: usize = 4;
+    const MAX_LITERALS: usize = 32;
+    let HirKind::Concat(items) = hir.kind() else {
+        return None;
+    };
+    let mut extractor = Extractor::new();
+    extractor.kind(ExtractKind::Prefix);
+    let first = items
+        .iter()
+        .position(|item| !matches!(item.kind(), HirKind::Look(_)))?;
+    let mut best: Option<(usize, Vec<Vec<u8>>)> = None;
+    for item in &items[first + 1..] {
+        let seq = extractor.extract(item);
+        let Some(literals) = seq.literals() else {
+            continue;
+        };
+        if literals.is_empty() || literals.len() > MAX_LITERALS {
+            continue;
+        }
+        let shortest = literals.iter().map(|l| l.as_bytes().len()).min().unwrap_or(0);
+        if shortest >= MIN_BYTES && best.as_ref().is_none_or(|(b, _)| shortest > *b) {
+            best = Some((shortest, literals.iter().map(|l| l.as_bytes().to_vec()).collect()));
+        }
+    }
+    best.map(|(_, literals)| literals)
 }
 
 /// A regex term, compiled the first time a text needs it. Most regex terms wait behind
@@ -959,12 +1112,14 @@ mod tests {
 
     #[test]
     fn a_regex_starting_with_byte_classes_gets_their_sets_for_its_first_positions() {
-        let sets = word_start_classes(&ascii_classes(r"\b[a-z]{2}\d{2}(\s?[a-z0-9]{4}){3,7}\b")).unwrap();
+        let sets = RegexPlan::new(&ascii_classes(r"\b[a-z]{2}\d{2}(\s?[a-z0-9]{4}){3,7}\b"))
+            .classes
+            .unwrap();
         assert_eq!(sets.len(), 4);
         assert!(sets[0].contains(b'd') && !sets[0].contains(b'4') && !sets[0].contains(b'D'));
         assert!(sets[2].contains(b'4') && !sets[2].contains(b'd'));
         // A literal counts a position per byte; a repetition without a fixed count ends them.
-        let sets = word_start_classes(&ascii_classes(r"\bx[0-9]+ab")).unwrap();
+        let sets = RegexPlan::new(&ascii_classes(r"\bx[0-9]+ab")).classes.unwrap();
         assert_eq!(sets.len(), 2);
         assert!(sets[0].contains(b'x') && sets[1].contains(b'7'));
     }
@@ -972,13 +1127,13 @@ mod tests {
     #[test]
     fn only_a_word_start_followed_by_two_ascii_classes_is_a_class_start() {
         // one position only: not selective enough to beat a search
-        assert!(word_start_classes(&ascii_classes(r"\b\d+ items")).is_none());
+        assert!(RegexPlan::new(&ascii_classes(r"\b\d+ items")).classes.is_none());
         // no word boundary: a match may start inside a word
-        assert!(word_start_classes(&ascii_classes(r"[a-z]{2}\d{2}")).is_none());
+        assert!(RegexPlan::new(&ascii_classes(r"[a-z]{2}\d{2}")).classes.is_none());
         // a first position that is no word character cannot follow a `\b` at a word start
-        assert!(word_start_classes(&ascii_classes(r"\b[-a-z]{2}\d")).is_none());
+        assert!(RegexPlan::new(&ascii_classes(r"\b[-a-z]{2}\d")).classes.is_none());
         // non-ASCII classes are left to a search
-        assert!(word_start_classes(&ascii_classes(r"\b[a-zé]{2}\d")).is_none());
+        assert!(RegexPlan::new(&ascii_classes(r"\b[a-zé]{2}\d")).classes.is_none());
     }
 
     #[test]
@@ -1003,6 +1158,58 @@ mod tests {
                 regex.find(&folded).map(|m| m.as_str().to_string()),
                 expected.map(str::to_lowercase),
                 "{text}: the search agrees"
+            );
+        }
+    }
+
+    #[test]
+    fn the_required_literals_are_those_of_the_longest_item_every_match_goes_through() {
+        let required = |pattern: &str| {
+            RegexPlan::new(&ascii_classes(pattern)).required.map(|literals| {
+                let mut literals: Vec<String> = literals
+                    .into_iter()
+                    .map(|l| String::from_utf8(l).unwrap())
+                    .collect();
+                literals.sort();
+                literals
+            })
+        };
+        assert_eq!(
+            required(r"\b(nous|m\W?) ?(a|avez|ont) (envoye|transmis) (votre )?offre\b"),
+            Some(vec!["envoye".to_string(), "transmis".to_string()])
+        );
+        assert_eq!(
+            required(r"\bn\W?(est|sont) pas encore (client|membre)s?\b"),
+            Some(vec![" pas encore ".to_string()])
+        );
+        // Optional or repeated parts and short ones are no requirement; the first part is
+        // where the regex is started already.
+        assert_eq!(required(r"\bn\W?(est|sont)\b"), None);
+        assert_eq!(required(r"\b(rechnung|invoice) \d+"), None);
+        assert_eq!(required(r"\bj.ai (\S+ ){0,3}(avis|note)?\b"), None);
+    }
+
+    #[test]
+    fn a_regex_behind_required_literals_finds_what_a_search_of_the_text_finds() {
+        let pattern = r"\b(il|la|l\W?)(\S+ )?(pacchetto|abbonamento) che abbiamo\b";
+        let term = format!("/{pattern}/");
+        assert_ne!(scanner(&[term.as_str()]).required[0], NO_GROUP);
+        let regex = regex::Regex::new(&ascii_classes(pattern)).unwrap();
+        for text in [
+            "Il nostro pacchetto che abbiamo preso",
+            "la l'abbonamento che abbiamo",
+            "la la la la, l'abbonamento che abbiamo",
+            "Il pacchetto, la fattura: il conto che abbiamo",
+            "pacchetto. il nostro conto che abbiamo",
+            "il nostro piano che abbiamo",
+            "",
+        ] {
+            let hits = scan(&[term.as_str()], text);
+            let folded = crate::text::fold(text).text;
+            assert_eq!(
+                hits.first().map(|(_, m)| m.to_lowercase()),
+                regex.find(&folded).map(|m| m.as_str().to_string()),
+                "{text}"
             );
         }
     }
@@ -1063,15 +1270,15 @@ mod tests {
 
     #[test]
     fn prefix_literals_are_given_only_when_every_match_starts_with_one() {
-        let literals = prefix_literals(r"(?-u:\b)(audit|rapport)x").unwrap();
+        let literals = RegexPlan::new(r"(?-u:\b)(audit|rapport)x").prefixes.unwrap();
         assert_eq!(literals, [b"auditx".to_vec(), b"rapportx".to_vec()]);
-        assert_eq!(prefix_literals(r"[a-z]{2}\d{2}"), None);
+        assert_eq!(RegexPlan::new(r"[a-z]{2}\d{2}").prefixes, None);
         assert_eq!(
-            prefix_literals(r"^\s*(re|aw):"),
+            RegexPlan::new(r"^\s*(re|aw):").prefixes,
             None,
             "may start with any space, or none"
         );
-        assert_eq!(prefix_literals(r"x*"), None, "matches the empty string");
+        assert_eq!(RegexPlan::new(r"x*").prefixes, None, "matches the empty string");
     }
 
     #[test]
