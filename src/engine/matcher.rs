@@ -130,16 +130,8 @@ struct Matcher {
     word_regexes: bool,
     /// The regex terms of the set that run on every text: no literal starts all their matches.
     ungated: Vec<u32>,
-    /// The other regex terms, behind a gate: the literals that every match of one of them
-    /// starts with, in one automaton (pattern → regex term id). A text is scanned once for all
-    /// of them instead of once per regex, and a regex runs only from its first literal on.
-    gate: Option<(AhoCorasick, Vec<u32>)>,
-    /// The required literals of the regex terms tried at starts (word-start, class-start and
-    /// gated ones), in one automaton (pattern → the groups it belongs to). Most starts are
-    /// common words ("la", "nous", a digit) where a regex fails a few bytes on; a text without
-    /// "pacchetto", "piano" or "abbonamento" needs no attempt of `\b(il|la|l\W?)(\S+ )?
-    /// (pacchetto|piano|abbonamento)…` at each of them.
-    required: Option<(AhoCorasick, Vec<Vec<u16>>)>,
+    /// The literals searched for in one pass over a text (see [`Gate`]).
+    gate: Option<Gate>,
 }
 
 impl Scanner {
@@ -218,8 +210,7 @@ impl Scanner {
             }
             let matcher = Matcher::new(&terms, &key, &plans, &required)?;
             memory += matcher.literals.as_ref().map_or(0, |t| t.memory_usage());
-            memory += matcher.gate.as_ref().map_or(0, |(g, _)| g.memory_usage());
-            memory += matcher.required.as_ref().map_or(0, |(r, _)| r.memory_usage());
+            memory += matcher.gate.as_ref().map_or(0, |g| g.automaton.memory_usage());
             if memory > limits::MAX_AUTOMATON_BYTES {
                 return Err(CompileError::TooLarge(memory));
             }
@@ -429,30 +420,32 @@ impl Scanner {
                 hits.push(hit(folded, term, field, header, base, m.start(), m.end()));
             }
         }
-        if let Some((gate, gated)) = &matcher.gate
-            && gated.iter().any(|&t| self.runs_in(t, field))
-        {
-            starts.extend(
-                gate.find_overlapping_iter(text)
-                    .map(|m| (gated[m.pattern().as_usize()], m.start()))
-                    .filter(|&(t, _)| self.runs_in(t, field)),
-            );
-        }
-        if let Some((automaton, groups)) = &matcher.required
-            && starts.iter().any(|&(t, _)| self.required[t as usize] != NO_GROUP)
-        {
-            // One pass for the required literals of every regex with a start here; a regex
-            // whose group has none in the text cannot match in it.
-            let mut present = [0u64; MAX_GROUPS / 64];
-            for m in automaton.find_overlapping_iter(text) {
-                for &g in &groups[m.pattern().as_usize()] {
-                    present[usize::from(g / 64)] |= 1 << (g % 64);
+        if let Some(gate) = &matcher.gate {
+            let gated = gate.starts.iter().any(|&t| self.runs_in(t, field));
+            let required = starts.iter().any(|&(t, _)| self.required[t as usize] != NO_GROUP);
+            if gated || required {
+                let mut present = [0u64; MAX_GROUPS / 64];
+                for m in gate.automaton.find_overlapping_iter(text) {
+                    let p = m.pattern().as_usize();
+                    match gate.starts.get(p) {
+                        Some(&t) => {
+                            if self.runs_in(t, field) {
+                                starts.push((t, m.start()));
+                            }
+                        }
+                        None => {
+                            for &g in &gate.groups[p - gate.starts.len()] {
+                                present[usize::from(g / 64)] |= 1 << (g % 64);
+                            }
+                        }
+                    }
                 }
+                // A regex whose required literals are not in the text cannot match in it.
+                starts.retain(|&(t, _)| {
+                    let g = self.required[t as usize];
+                    g == NO_GROUP || present[usize::from(g / 64)] & (1 << (g % 64)) != 0
+                });
             }
-            starts.retain(|&(t, _)| {
-                let g = self.required[t as usize];
-                g == NO_GROUP || present[usize::from(g / 64)] & (1 << (g % 64)) != 0
-            });
         }
         if !starts.is_empty() {
             // Every match of a gated regex starts where one of its literals does: the regex is
@@ -523,19 +516,6 @@ impl Matcher {
                 (None, None) => ungated.push(id),
             }
         }
-        let gate = if gate_literals.is_empty() {
-            None
-        } else {
-            // A DFA: the gate is searched overlapping over every text, where a DFA's one
-            // lookup per byte beats an NFA's transitions, and its literals are few and short.
-            Some((
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
-                    .build(&gate_literals)?,
-                gated,
-            ))
-        };
         let LiteralTable {
             patterns,
             terms: slots,
@@ -566,7 +546,7 @@ impl Matcher {
             .iter()
             .flat_map(|(_, _, r)| r.iter())
             .chain(class_regexes.iter().map(|(id, _)| id))
-            .chain(gate.as_ref().map(|(_, gated)| gated.iter()).into_iter().flatten());
+            .chain(gated.iter());
         let mut required_literals: Vec<Vec<u8>> = Vec::new();
         let mut required_groups: Vec<Vec<u16>> = Vec::new();
         let mut literal_index: HashMap<&[u8], usize> = HashMap::new();
@@ -592,16 +572,17 @@ impl Matcher {
                 required_groups[i].push(group);
             }
         }
-        let required = if required_literals.is_empty() {
+        let gate = if gate_literals.is_empty() && required_literals.is_empty() {
             None
         } else {
-            Some((
-                AhoCorasick::builder()
+            Some(Gate {
+                automaton: AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
-                    .build(&required_literals)?,
-                required_groups,
-            ))
+                    .build(gate_literals.iter().chain(&required_literals))?,
+                starts: gated,
+                groups: required_groups,
+            })
         };
         let (literal_terms, literal_regexes) = slots.into_iter().map(|(w, p, r)| ((w, p), r)).unzip();
         Ok(Matcher {
@@ -612,9 +593,29 @@ impl Matcher {
             word_regexes,
             ungated,
             gate,
-            required,
         })
     }
+}
+
+/// The literals of a matcher found in one overlapping pass over a text, by one automaton:
+///
+/// - first, those that start every match of the gated regex terms (the other regex terms of
+///   the matcher, which no literal start at a word puts in the trie): a text is scanned once
+///   for all of them instead of once per regex, and a regex runs only from its literals on;
+/// - then the required literals ([`required_literals`], their first
+///   [`REQUIRED_PREFIX_BYTES`]) of every regex tried at starts (word-start, class-start and
+///   gated ones). Most starts are common words ("la", "nous", a digit) where a regex fails a
+///   few bytes on: a text without "pacchetto", "piano" or "abbonamento" needs no attempt of
+///   `\b(il|la|l\W?)(\S+ )?(pacchetto|piano|abbonamento)…` at each of them.
+#[derive(Debug)]
+struct Gate {
+    /// A DFA: it is searched overlapping over most texts, where a DFA's one lookup per byte
+    /// beats an NFA's transitions.
+    automaton: AhoCorasick,
+    /// For each of the first patterns, the gated regex term it starts.
+    starts: Vec<u32>,
+    /// For each of the other patterns, the groups of required literals it belongs to.
+    groups: Vec<Vec<u16>>,
 }
 
 /// The literal patterns of a matcher's trie, each once, with what uses it: the word term, the
