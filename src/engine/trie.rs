@@ -150,7 +150,11 @@ impl Trie {
                 return;
             };
             let o = keys_at + children + 4 * i;
-            node = u32::from_le_bytes([nodes[o], nodes[o + 1], nodes[o + 2], nodes[o + 3]]);
+            // One bounds check and one load for the four bytes.
+            let Some(&offset) = nodes[o..].first_chunk::<4>() else {
+                return;
+            };
+            node = u32::from_le_bytes(offset);
             pos += 1;
         }
     }
