@@ -343,7 +343,7 @@ impl Scanner {
                 if after_word_char && after_ascii_word {
                     next += bytes[next..]
                         .iter()
-                        .take_while(|b| b.is_ascii_alphanumeric())
+                        .take_while(|&&b| crate::text::ASCII_ALPHANUMERIC[usize::from(b)])
                         .count();
                     if next == bytes.len() {
                         break;

@@ -86,6 +86,18 @@ fn map(runs: &mut Vec<Run>, folded: usize, original: u32, linear: bool) {
     });
 }
 
+/// Whether each byte is ASCII and neither white space nor a control character: what folds
+/// byte for byte without a collapse (one load instead of three tests).
+const VISIBLE_ASCII: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = b < 128 && !is_ascii_space(b as u8);
+        b += 1;
+    }
+    table
+};
+
 /// ASCII white space or a control character (what folds to a collapsible space).
 const fn is_ascii_space(b: u8) -> bool {
     b <= b' ' || b == 0x7f
@@ -136,7 +148,7 @@ pub fn fold_into(text: &str, folded: &mut Folded) {
                 end += 1;
                 end += bytes[end..]
                     .iter()
-                    .take_while(|&&c| c.is_ascii() && !is_ascii_space(c))
+                    .take_while(|&&c| VISIBLE_ASCII[usize::from(c)])
                     .count();
                 space = is_ascii_space(bytes[end - 1]);
             }
