@@ -345,18 +345,36 @@ pub fn unexplained_share(text: &str, sentences: &[(usize, usize)], found: &mut [
     }
 }
 
+/// The bytes that may end a sentence: `\n`, `!`, `?` and `.`.
+const SENTENCE_END: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'\n' as usize] = true;
+    table[b'!' as usize] = true;
+    table[b'?' as usize] = true;
+    table[b'.' as usize] = true;
+    table
+};
+
 /// Sentence byte ranges: split after `. ! ?` followed by whitespace (a `.` only where it is a
 /// [full stop](is_full_stop)), and at line breaks.
 fn sentences(text: &str) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut start = 0;
     let bytes = text.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
+    let mut i = 0;
+    loop {
+        // Only four bytes can end a sentence: the others are stepped over, a load each.
+        i += bytes[i..]
+            .iter()
+            .take_while(|&&b| !SENTENCE_END[usize::from(b)])
+            .count();
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         let end_here = match b {
             b'\n' => true,
             b'!' | b'?' => bytes.get(i + 1).is_none_or(|n| n.is_ascii_whitespace()),
-            b'.' => is_full_stop(text, i),
-            _ => false,
+            _ => is_full_stop(text, i),
         };
         if end_here {
             if !text[start..=i].trim().is_empty() {
@@ -364,6 +382,7 @@ fn sentences(text: &str) -> Vec<(usize, usize)> {
             }
             start = i + 1;
         }
+        i += 1;
     }
     if !text[start..].trim().is_empty() {
         out.push((start, text.len()));
