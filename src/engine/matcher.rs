@@ -120,7 +120,7 @@ struct Matcher {
     /// For each literal pattern: the word term using it, and the prefix term using it.
     literal_terms: Vec<(Option<u32>, Option<u32>)>,
     /// For each literal pattern: the regex terms that start at a word with it (see
-    /// [`word_start_literals`]), tried where the trie walk finds it.
+    /// [`RegexPlan::word_start`]), tried where the trie walk finds it.
     literal_regexes: Vec<Vec<u32>>,
     /// Regex terms with no literal start but a `\b` and a few byte classes (an IBAN's
     /// `\b[a-z]{2}\d{2}`): each with the byte set of its first positions (see
@@ -501,13 +501,12 @@ impl Matcher {
             let Some(plan) = &plans[id as usize] else {
                 continue;
             };
-            if let Some(literals) = &plan.word_start {
-                for literal in literals {
-                    table.slot(literal).2.push(id);
-                }
-                continue;
-            }
             match (&plan.prefixes, &plan.classes) {
+                (Some(literals), _) if plan.word_start => {
+                    for literal in literals {
+                        table.slot(literal).2.push(id);
+                    }
+                }
                 (Some(literals), _) => {
                     gated.extend(std::iter::repeat_n(id, literals.len()));
                     gate_literals.extend(literals.iter().cloned());
@@ -647,11 +646,11 @@ impl LiteralTable {
 /// from one parse of it.
 #[derive(Debug, Default)]
 struct RegexPlan {
-    /// For a regex that starts with `\b` and then one of its [prefix literals](Self::prefixes),
-    /// each starting with an ASCII word character: those literals. Every match starts at an
-    /// ASCII word boundary, which the trie walk visits, so the literals join the trie and the
-    /// regex needs no scan of its own.
-    word_start: Option<Vec<Vec<u8>>>,
+    /// Whether the regex starts with `\b` and then one of its [prefix literals](Self::prefixes),
+    /// each starting with an ASCII word character. Every match then starts at an ASCII word
+    /// boundary, which the trie walk visits, so the literals join the trie and the regex needs
+    /// no scan of its own.
+    word_start: bool,
     /// [`prefix_literals`].
     prefixes: Option<Vec<Vec<u8>>>,
     /// [`word_start_classes`], for a regex that starts with `\b`.
@@ -671,9 +670,10 @@ impl RegexPlan {
         let prefixes = prefix_literals(&hir);
         let word = |l: &Vec<u8>| l.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
         RegexPlan {
-            word_start: prefixes
-                .clone()
-                .filter(|literals| at_word && literals.iter().all(word)),
+            word_start: at_word
+                && prefixes
+                    .as_ref()
+                    .is_some_and(|literals| literals.iter().all(word)),
             classes: if at_word { word_start_classes(&hir) } else { None },
             required: required_literals(&hir),
             prefixes,
