@@ -6,7 +6,8 @@
 //! from each word start; each regex term is its own regex, run only in the fields that read
 //! it, from the places where one of the literals that start all its matches occurs (found by
 //! the same walk when the regex starts at a word, by a small Aho-Corasick automaton of its own
-//! otherwise). (One multi-pattern regex reporting
+//! otherwise), and only in a text that holds one of the literals every match of it must
+//! contain (found by that automaton's same pass, see `Gate`). (One multi-pattern regex reporting
 //! every match kind spent most of a classification building lazy-DFA states: a 64-pattern
 //! overlapping automaton never stays warm, while each single regex's does, and most get a
 //! literal prefilter.)
