@@ -94,6 +94,9 @@ pub struct Scanner {
 /// them), so that literals sharing a start share the automaton's states.
 const REQUIRED_PREFIX_BYTES: usize = 6;
 
+/// Most literals a [`Gate`] is a DFA for (see [`Matcher::new`]).
+const MAX_DFA_LITERALS: usize = 4_000;
+
 /// A regex term without a group of required literals.
 const NO_GROUP: u16 = u16::MAX;
 
@@ -575,10 +578,15 @@ impl Matcher {
         let gate = if gate_literals.is_empty() && required_literals.is_empty() {
             None
         } else {
+            // A DFA while the literals are few enough for its table to stay small (the default
+            // ruleset's 1,008 make 0.9 MB); past that, aho-corasick's own choice, a contiguous
+            // NFA, so that a ruleset of many regexes cannot make a table of hundreds of MB.
+            let count = gate_literals.len() + required_literals.len();
+            let kind = (count <= MAX_DFA_LITERALS).then_some(AhoCorasickKind::DFA);
             Some(Gate {
                 automaton: AhoCorasick::builder()
                     .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::DFA))
+                    .kind(kind)
                     .build(gate_literals.iter().chain(&required_literals))?,
                 starts: gated,
                 groups: required_groups,
@@ -609,8 +617,8 @@ impl Matcher {
 ///   `\b(il|la|l\W?)(\S+ )?(pacchetto|piano|abbonamento)…` at each of them.
 #[derive(Debug)]
 struct Gate {
-    /// A DFA: it is searched overlapping over most texts, where a DFA's one lookup per byte
-    /// beats an NFA's transitions.
+    /// A DFA (up to [`MAX_DFA_LITERALS`] literals): it is searched overlapping over most
+    /// texts, where a DFA's one lookup per byte beats an NFA's transitions.
     automaton: AhoCorasick,
     /// For each of the first patterns, the gated regex term it starts.
     starts: Vec<u32>,
