@@ -43,14 +43,14 @@ struct Running;
 
 impl Running {
     fn enter() -> Running {
-        metrics::gauge!("triage_classifications_running").increment(1.0);
+        super::metrics::running(1.0);
         Running
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        metrics::gauge!("triage_classifications_running").decrement(1.0);
+        super::metrics::running(-1.0);
     }
 }
 

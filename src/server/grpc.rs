@@ -88,14 +88,14 @@ struct InFlight;
 
 impl InFlight {
     fn enter() -> InFlight {
-        metrics::gauge!("triage_in_flight").increment(1.0);
+        super::metrics::in_flight(1.0);
         InFlight
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!("triage_in_flight").decrement(1.0);
+        super::metrics::in_flight(-1.0);
     }
 }
 
