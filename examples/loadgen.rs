@@ -5,6 +5,10 @@
 //! `cargo run --release --example loadgen -- --addr http://127.0.0.1:50051 --concurrency 64 --seconds 10`
 //! (add `--token T` when the server requires authentication). Requests stop after `--seconds`.
 //!
+//! `--write-bodies DIR` writes request bodies for h2load instead (see `benches/h2load.sh`): one
+//! gRPC-framed `ClassifyRequest` per language, the development ticket of median size in it, and
+//! an empty `GetRulesetRequest`.
+//!
 //! With `--server-pid PID` (Linux) it also reads the server's CPU time (user and system, from
 //! `/proc/PID/stat`) before and after each phase and prints the server CPU per call: a figure
 //! that contention with the load generator on the same cores does not hide. The system part
@@ -38,6 +42,9 @@ struct Args {
     /// The server's process id: report its CPU time per call (Linux `/proc`).
     #[arg(long)]
     server_pid: Option<u32>,
+    /// Write h2load request bodies into this directory and exit.
+    #[arg(long)]
+    write_bodies: Option<std::path::PathBuf>,
 }
 
 /// CPU time of a process: user and system.
@@ -83,20 +90,62 @@ const USER_HZ: f64 = 100.0;
 
 /// Tickets from the development corpus, as realistic bodies for the load.
 fn tickets() -> Vec<pb::ClassifyRequest> {
+    labelled_tickets().into_iter().map(|(_, t)| t).collect()
+}
+
+/// The development tickets with their language label.
+fn labelled_tickets() -> Vec<(String, pb::ClassifyRequest)> {
     include_str!("../tests/data/dev/tickets.jsonl")
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .map(|v| pb::ClassifyRequest {
-            id: v["id"].as_str().unwrap_or_default().to_string(),
-            input: Some(pb::classify_request::Input::Ticket(pb::Ticket {
-                subject: v["subject"].as_str().unwrap_or_default().to_string(),
-                body: v["body"].as_str().unwrap_or_default().to_string(),
-                from: v["from"].as_str().unwrap_or_default().to_string(),
-                ..Default::default()
-            })),
-            ..Default::default()
+        .map(|v| {
+            let lang = v["lang"].as_str().unwrap_or("xx").to_string();
+            (
+                lang,
+                pb::ClassifyRequest {
+                    id: v["id"].as_str().unwrap_or_default().to_string(),
+                    input: Some(pb::classify_request::Input::Ticket(pb::Ticket {
+                        subject: v["subject"].as_str().unwrap_or_default().to_string(),
+                        body: v["body"].as_str().unwrap_or_default().to_string(),
+                        from: v["from"].as_str().unwrap_or_default().to_string(),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                },
+            )
         })
         .collect()
+}
+
+/// A message as a gRPC frame: uncompressed, its length as 4 bytes big-endian, its bytes
+/// (the gRPC over HTTP/2 protocol's Length-Prefixed-Message).
+fn grpc_frame(message: &impl prost::Message) -> Vec<u8> {
+    let bytes = message.encode_to_vec();
+    let mut frame = vec![0];
+    frame.extend_from_slice(
+        &u32::try_from(bytes.len())
+            .expect("a ticket under 4 GiB")
+            .to_be_bytes(),
+    );
+    frame.extend_from_slice(&bytes);
+    frame
+}
+
+/// Writes `classify-LANG-ID.bin` for each language (its ticket of median size) and
+/// `get-ruleset.bin` into `dir`, for h2load's `--data`.
+fn write_bodies(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut by_language: std::collections::BTreeMap<String, Vec<pb::ClassifyRequest>> = Default::default();
+    for (lang, ticket) in labelled_tickets() {
+        by_language.entry(lang).or_default().push(ticket);
+    }
+    for (lang, mut tickets) in by_language {
+        tickets.sort_by_key(prost::Message::encoded_len);
+        let median = &tickets[tickets.len() / 2];
+        let name = format!("classify-{lang}-{}.bin", median.id);
+        std::fs::write(dir.join(name), grpc_frame(median))?;
+    }
+    std::fs::write(dir.join("get-ruleset.bin"), grpc_frame(&pb::GetRulesetRequest {}))
 }
 
 struct Phase {
@@ -211,6 +260,10 @@ fn authorize<T>(req: &mut tonic::Request<T>, token: &Option<String>) {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(dir) = &args.write_bodies {
+        write_bodies(dir)?;
+        return Ok(());
+    }
     let mut channels = Vec::new();
     for _ in 0..args.connections.max(1) {
         channels.push(Channel::from_shared(args.addr.clone())?.connect().await?);
