@@ -615,13 +615,23 @@ fn is_closing(line: &str) -> bool {
     {
         return false;
     }
+    // Every visible ASCII character folds to one byte: a line with more of them than a
+    // closing line may fold to is none either, without a fold (the lines of a paragraph).
+    if line.len() > MAX_CLOSING_LINE_BYTES
+        && line.bytes().filter(u8::is_ascii_graphic).count() > MAX_CLOSING_LINE_BYTES
+    {
+        return false;
+    }
     is_folded_closing(line)
 }
+
+/// The longest a closing line may be, folded, in bytes.
+const MAX_CLOSING_LINE_BYTES: usize = 60;
 
 /// [`is_closing`] of a trimmed line, by folding it.
 fn is_folded_closing(line: &str) -> bool {
     with_folded(line, |folded| {
-        if folded.is_empty() || folded.len() > 60 {
+        if folded.is_empty() || folded.len() > MAX_CLOSING_LINE_BYTES {
             return false;
         }
         let Some(&first) = folded.as_bytes().first() else {
@@ -774,6 +784,9 @@ mod tests {
             ])
             .prop_map(str::to_string),
             "[a-zA-Z]{0,6}",
+            // Around the longest closing line, in visible ASCII, spaces and letters that fold.
+            "[a-z ]{50,70}",
+            "[a-zé\u{301}]{25,35}",
         ]
     }
 
