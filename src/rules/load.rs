@@ -12,6 +12,7 @@ use super::condition::{
     Condition, all::All, any::Any, at_least::AtLeast, none::None, requires::Requires, unless::Unless,
 };
 use super::spec::{ConditionSpecs, CueSpec, FileSpec, RuleSpec, SignalSpec, TermListSpec};
+use super::term::RegexCheck;
 use super::{
     Calibration, Collect, Cue, CueKind, Example, Expectation, FieldSet, Frequency, Location, Move, Negated,
     Queue, Rule, RuleSet, Scope, Signal, Term, limits,
@@ -221,6 +222,8 @@ struct Builder {
     /// Bytes of keywords (folded) and of compiled regexes so far, against the ruleset limits.
     keyword_bytes: usize,
     regex_bytes: usize,
+    /// The compiler every regex term is checked with.
+    regex_check: RegexCheck,
 }
 
 impl Builder {
@@ -1013,7 +1016,7 @@ impl Builder {
                 }
                 continue;
             }
-            match Term::parse_sized(w.get_ref()) {
+            match Term::parse_checked(w.get_ref(), &self.regex_check) {
                 Ok((term, bytes)) => {
                     self.count_towards_limits(file, w.span(), &term, bytes);
                     terms.push(term);
@@ -1038,7 +1041,7 @@ impl Builder {
 
 impl Builder {
     /// Adds a term to the ruleset's totals (a regex with its `compiled_bytes`, from
-    /// [`Term::parse_sized`]); the term that takes a total over its limit is a problem
+    /// [`Term::parse_checked`]); the term that takes a total over its limit is a problem
     /// (reported once), so the automata are never built that large.
     fn count_towards_limits(&mut self, file: &str, span: Range<usize>, term: &Term, compiled_bytes: usize) {
         let (total, limit, what) = match term {

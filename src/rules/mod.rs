@@ -21,7 +21,7 @@ use std::path::PathBuf;
 pub use condition::Condition;
 pub use field::{Field, FieldSet};
 pub use load::{LoadError, Problem, default_sources};
-pub use term::Term;
+pub use term::{RegexTerm, Term};
 
 use crate::message::Ticket;
 
