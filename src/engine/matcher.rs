@@ -493,8 +493,8 @@ impl Matcher {
         let mut regexes = Vec::new();
         for &id in ids {
             match &terms[id as usize] {
-                Term::Word(text) => table.slot(text.as_bytes()).0 = Some(id),
-                Term::Prefix(text) => table.slot(text.as_bytes()).1 = Some(id),
+                Term::Word(text) => table.add(text.as_bytes(), LiteralUse::Word(id)),
+                Term::Prefix(text) => table.add(text.as_bytes(), LiteralUse::Prefix(id)),
                 Term::Regex(_) => regexes.push(id),
             }
         }
@@ -509,7 +509,7 @@ impl Matcher {
             match (&plan.prefixes, &plan.classes) {
                 (Some(literals), _) if plan.word_start => {
                     for literal in literals {
-                        table.slot(literal).2.push(id);
+                        table.add(literal, LiteralUse::Regex(id));
                     }
                 }
                 (Some(literals), _) => {
@@ -520,11 +520,7 @@ impl Matcher {
                 (None, None) => ungated.push(id),
             }
         }
-        let LiteralTable {
-            patterns,
-            terms: slots,
-            ..
-        } = table;
+        let (patterns, slots) = table.finish();
         let literals = if patterns.is_empty() {
             None
         } else {
@@ -628,27 +624,52 @@ struct Gate {
 }
 
 /// The literal patterns of a matcher's trie, each once, with what uses it: the word term, the
-/// prefix term and the regex terms that start with it.
+/// prefix term and the regex terms that start with it. The uses are collected and then sorted
+/// once (stably, so a pattern's regexes keep their order): the trie wants its patterns sorted
+/// anyway, and hashing every pattern into a map was a quarter of building the matchers
+/// (callgrind, the default ruleset: 32 M of 113 M instructions).
 #[derive(Default)]
-struct LiteralTable {
-    patterns: Vec<Vec<u8>>,
-    terms: Vec<(Option<u32>, Option<u32>, Vec<u32>)>,
-    by_text: HashMap<Vec<u8>, usize>,
+struct LiteralTable<'a> {
+    uses: Vec<(&'a [u8], LiteralUse)>,
 }
 
-impl LiteralTable {
-    /// The uses of pattern `text`, added if new.
-    fn slot(&mut self, text: &[u8]) -> &mut (Option<u32>, Option<u32>, Vec<u32>) {
-        let i = match self.by_text.get(text) {
-            Some(&i) => i,
-            None => {
-                self.patterns.push(text.to_vec());
-                self.terms.push((None, None, Vec::new()));
-                self.by_text.insert(text.to_vec(), self.terms.len() - 1);
-                self.terms.len() - 1
+/// What a literal pattern is to a term.
+#[derive(Clone, Copy)]
+enum LiteralUse {
+    /// The text of a word term.
+    Word(u32),
+    /// The text of a prefix term.
+    Prefix(u32),
+    /// A literal that a regex term starting at a word starts with.
+    Regex(u32),
+}
+
+/// The word term, the prefix term and the regex terms of a literal pattern.
+type LiteralSlot = (Option<u32>, Option<u32>, Vec<u32>);
+
+impl<'a> LiteralTable<'a> {
+    fn add(&mut self, text: &'a [u8], used: LiteralUse) {
+        self.uses.push((text, used));
+    }
+
+    /// The distinct patterns, ascending, and the uses of each.
+    fn finish(mut self) -> (Vec<&'a [u8]>, Vec<LiteralSlot>) {
+        self.uses.sort_by(|a, b| a.0.cmp(b.0));
+        let mut patterns: Vec<&[u8]> = Vec::new();
+        let mut slots: Vec<LiteralSlot> = Vec::new();
+        for (text, used) in self.uses {
+            if patterns.last() != Some(&text) {
+                patterns.push(text);
+                slots.push((None, None, Vec::new()));
             }
-        };
-        &mut self.terms[i]
+            let slot = slots.last_mut().expect("a slot for each pattern");
+            match used {
+                LiteralUse::Word(id) => slot.0 = Some(id),
+                LiteralUse::Prefix(id) => slot.1 = Some(id),
+                LiteralUse::Regex(id) => slot.2.push(id),
+            }
+        }
+        (patterns, slots)
     }
 }
 
