@@ -212,7 +212,7 @@ impl Scanner {
         let mut matchers = Vec::new();
         let mut index: HashMap<Vec<u32>, usize> = HashMap::new();
         let mut memory = 0;
-        let mut matcher_of = |set: &Vec<u32>| -> Result<Option<usize>, CompileError> {
+        let mut matcher_of = |set: &[u32]| -> Result<Option<usize>, CompileError> {
             if set.is_empty() {
                 return Ok(None);
             }
@@ -226,7 +226,7 @@ impl Scanner {
                 return Err(CompileError::TooLarge(memory));
             }
             matchers.push(matcher);
-            index.insert(set.clone(), matchers.len() - 1);
+            index.insert(set.to_vec(), matchers.len() - 1);
             Ok(Some(matchers.len() - 1))
         };
         let mut by_field = [None; 9];
@@ -654,6 +654,7 @@ enum LiteralUse {
 type LiteralSlot = (Option<u32>, Option<u32>, Vec<u32>);
 
 impl<'a> LiteralTable<'a> {
+    /// Records that `text` is a pattern of the trie, used as `used`.
     fn add(&mut self, text: &'a [u8], used: LiteralUse) {
         self.uses.push((text, used));
     }
@@ -699,7 +700,7 @@ struct RegexPlan {
 impl RegexPlan {
     /// The plan of the regex `hir`, parsed from `pattern` (as the engine runs it, with
     /// [`ascii_classes`] applied).
-    fn new(pattern: &str, hir: &regex_syntax::hir::Hir) -> RegexPlan {
+    fn new(pattern: &str, hir: &Hir) -> RegexPlan {
         let at_word = pattern.starts_with(r"(?-u:\b)");
         let prefixes = prefix_literals(hir);
         let word = |l: &Vec<u8>| l.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
@@ -867,7 +868,7 @@ fn required_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
 }
 
 /// A regex term, compiled the first time a text needs it. Most regex terms wait behind
-/// literals that most messages never contain, and compiling every one of them up front was a
+/// literals that most messages never contain, and compiling every one of them up front was
 /// nearly a third of the instructions of a start-up or a reload (callgrind: 117 M of 397 M for the
 /// default ruleset's 162 regexes). It is compiled from the tree the loader parsed
 /// ([`RegexTerm::hir`]), not parsed again.
@@ -1127,7 +1128,8 @@ mod tests {
 
     #[test]
     fn a_regex_that_does_not_compile_matches_nothing_instead_of_failing_the_scan() {
-        // Past the backstop's size limit, which the loader's tighter limit keeps rule files from.
+        // Past the backstop's size limit, which the loader's tighter limit keeps rule files from
+        // (built by hand: a term could not hold it; the pattern is the tree's, as in a term).
         let pattern = "(?s).{4000}x.{4000}";
         let broken = LazyRegex {
             pattern: pattern.to_string(),
