@@ -777,10 +777,10 @@ impl<'a> LiteralTable<'a> {
 /// from one parse of it.
 #[derive(Debug, Default)]
 struct RegexPlan {
-    /// Whether the regex starts with `\b` and then one of its [prefix literals](Self::prefixes),
-    /// each starting with an ASCII word character. Every match then starts at an ASCII word
-    /// boundary, which the trie walk visits, so the literals join the trie and the regex needs
-    /// no scan of its own.
+    /// Whether the regex starts with `\b`, or is anchored at the start of the text or of a
+    /// line, and then one of its [prefix literals](Self::prefixes), each starting with an ASCII
+    /// word character. Every match then starts at an ASCII word boundary, which the trie walk
+    /// visits, so the literals join the trie and the regex needs no scan of its own.
     word_start: bool,
     /// [`prefix_literals`].
     prefixes: Option<Vec<Vec<u8>>>,
@@ -794,11 +794,18 @@ impl RegexPlan {
     /// The plan of the regex `hir`, parsed from `pattern` (as the engine runs it, with
     /// [`ascii_classes`] applied).
     fn new(pattern: &str, hir: &Hir) -> RegexPlan {
+        use regex_syntax::hir::Look;
         let at_word = pattern.starts_with(r"(?-u:\b)");
+        // A match anchored at the start of the text or of a line (`^`, `(?m)^`) that begins
+        // with an ASCII word character starts at an ASCII word boundary as well.
+        let anchors = hir.properties().look_set_prefix();
+        let at_line = [Look::Start, Look::StartLF, Look::StartCRLF]
+            .into_iter()
+            .any(|look| anchors.contains(look));
         let prefixes = prefix_literals(hir);
         let word = |l: &Vec<u8>| l.first().is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_');
         RegexPlan {
-            word_start: at_word
+            word_start: (at_word || at_line)
                 && prefixes
                     .as_ref()
                     .is_some_and(|literals| literals.iter().all(word)),
@@ -1035,6 +1042,13 @@ mod tests {
             terms: (0..terms.len() as u32).collect(),
         };
         Scanner::new(terms, &[reader], &[]).unwrap()
+    }
+
+    /// `text` folded as the scanner folds it.
+    fn fold_text(text: &str) -> String {
+        let mut folded = Folded::default();
+        fold_into(text, &mut folded);
+        folded.text
     }
 
     fn scan(terms: &[&str], text: &str) -> Vec<(String, String)> {
@@ -1471,6 +1485,39 @@ mod tests {
             "may start with any space, or none"
         );
         assert_eq!(plan(r"x*").prefixes, None, "matches the empty string");
+    }
+
+    #[test]
+    fn a_regex_anchored_at_a_line_start_with_a_word_literal_is_tried_at_word_starts() {
+        let word_start = |p: &str| plan(&ascii_classes(p)).word_start;
+        assert!(word_start(r"(?m)^(no|not a) cancellation\b"));
+        assert!(word_start(r"^x-spam-flag:\s*yes"));
+        assert!(!word_start(r"^\[\s*auto"), "a bracket is no word character");
+        assert!(
+            !word_start(r"(^no|yes) cancellation"),
+            "not every match is anchored"
+        );
+        assert!(!word_start(r"wechse\w* zu"), "may start inside a word");
+        // Found where a search of the (folded) text finds it, and only there.
+        let term = r"/(?m)^(no|not a) cancellation\b/";
+        let regex = regex::Regex::new(&ascii_classes(r"(?m)^(no|not a) cancellation\b")).unwrap();
+        for text in [
+            "No cancellation, thanks",
+            "not a cancellation",
+            "we want no cancellation",
+            "nono cancellation",
+            "Hello,\nno cancellation please",
+            "x\n\nnot a cancellation.",
+            "no cancellations",
+        ] {
+            let hits = scan(&[term], text);
+            let folded = fold_text(text);
+            assert_eq!(
+                hits.first().map(|(_, m)| m.to_lowercase()),
+                regex.find(&folded).map(|m| m.as_str().to_string()),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]
