@@ -5,14 +5,15 @@
 //! Words, phrases and prefixes are found by one keyword trie per set ([`super::trie`]), walked
 //! from each word start; each regex term is its own regex, run only in the fields that read
 //! it, from the places where one of the literals that start all its matches occurs (found by
-//! the same walk when the regex starts at a word, by a small Aho-Corasick automaton of its own
-//! otherwise, see `Gate`), and only in a text that holds one of the literals every match of it
-//! must contain (see `Required`). (One multi-pattern regex reporting
-//! every match kind spent most of a classification building lazy-DFA states: a 64-pattern
-//! overlapping automaton never stays warm, while each single regex's does, and most get a
-//! literal prefilter.)
+//! the same walk when the regex starts at a word or at the text's start, by a small
+//! Aho-Corasick automaton otherwise, see `Gate`), and only in a text that holds one of the
+//! literals every match of it must contain (see `Required`). (One multi-pattern regex
+//! reporting every match kind spent most of a classification building lazy-DFA states: a
+//! 64-pattern overlapping automaton never stays warm, while each single regex's does, and most
+//! get a literal prefilter.)
 
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
@@ -617,9 +618,10 @@ struct Gate {
     starts: Vec<u32>,
 }
 
-/// The required literals ([`required_literals`]) of every regex term tried at starts (word-start, class-start and gated ones), by group. Most
-/// starts are common words ("la", "nous", a digit) where a regex fails a few bytes on: a text
-/// without "pacchetto", "piano" or "abbonamento" needs no attempt of
+/// The required literals ([`required_literals`]) of every regex term tried at starts
+/// (word-start, class-start and gated ones), by group. Most starts are common words ("la",
+/// "nous", a digit) where a regex fails a few bytes on: a text without "pacchetto", "piano" or
+/// "abbonamento" needs no attempt of
 /// `\b(il|la|l\W?)(\S+ )?(pacchetto|piano|abbonamento)…` at each of them.
 ///
 /// Only the groups of the regexes a text has starts for are looked up, each literal first in
@@ -632,7 +634,7 @@ struct Gate {
 struct Required {
     /// For each group with literals, ascending: the group and the range of its literals in
     /// `literals`.
-    groups: Vec<(u16, std::ops::Range<u32>)>,
+    groups: Vec<(u16, Range<u32>)>,
     /// The literals, group after group.
     literals: Vec<Box<[u8]>>,
 }
@@ -642,7 +644,7 @@ impl Required {
     fn new(mut by_group: Vec<(u16, Vec<u8>)>) -> Required {
         by_group.sort_unstable();
         by_group.dedup();
-        let mut groups: Vec<(u16, std::ops::Range<u32>)> = Vec::new();
+        let mut groups: Vec<(u16, Range<u32>)> = Vec::new();
         for (i, (group, _)) in by_group.iter().enumerate() {
             let i = i as u32;
             match groups.last_mut() {
@@ -670,7 +672,7 @@ impl Required {
 
     /// Heap bytes held.
     fn memory_usage(&self) -> usize {
-        self.groups.capacity() * std::mem::size_of::<(u16, std::ops::Range<u32>)>()
+        self.groups.capacity() * std::mem::size_of::<(u16, Range<u32>)>()
             + self
                 .literals
                 .iter()
@@ -679,37 +681,54 @@ impl Required {
     }
 }
 
-/// Bits of a [`Windows`] set (16,384: 2 KB, which stays in the first-level cache).
-const WINDOW_BITS: u32 = 14;
+/// Bits of a [`Windows`] set per byte of its text: at most one in sixteen is set, so an
+/// absent literal passes the set (and is searched for) about one time in sixteen at worst, on
+/// a ticket (2 KB, in the first-level cache) as on a long email. A set of a fixed size would
+/// fill on a long text and leave every literal asked for to a search of all of it.
+const WINDOW_BITS_PER_BYTE: usize = 16;
 
-/// The four-byte windows of a text, hashed into a bit set: a literal whose first four bytes
-/// hash to a clear bit does not occur in the text. On a ticket-sized text few bits are set, so
-/// most absent literals are ruled out without a search; on a long one most are, and the
-/// literals are searched for.
-struct Windows([u64; 1 << (WINDOW_BITS - 6)]);
+/// The fewest bits of a set (2^10: 128 bytes, for a header line) and the most (2^27: 16 MiB,
+/// for texts of 8 MB and more, where the set fills further).
+const WINDOW_BITS_LOG2: std::ops::RangeInclusive<u32> = 10..=27;
+
+/// The four-byte windows of a text, hashed into a bit set sized to it: a literal whose first
+/// four bytes hash to a clear bit does not occur in the text.
+#[derive(Debug)]
+struct Windows {
+    bits: Vec<u64>,
+    /// The set holds 2^`log2` bits.
+    log2: u32,
+}
 
 impl Windows {
     /// The windows of `text`.
     fn of(text: &[u8]) -> Windows {
-        let mut set = Windows([0; 1 << (WINDOW_BITS - 6)]);
+        let wanted = text
+            .len()
+            .saturating_mul(WINDOW_BITS_PER_BYTE)
+            .max(1)
+            .next_power_of_two();
+        let log2 = wanted
+            .trailing_zeros()
+            .clamp(*WINDOW_BITS_LOG2.start(), *WINDOW_BITS_LOG2.end());
+        let mut set = Windows {
+            bits: vec![0; 1 << (log2 - 6)],
+            log2,
+        };
         let mut window = 0u32;
         for (i, &b) in text.iter().enumerate() {
             window = (window << 8) | u32::from(b);
             if i >= 3 {
-                set.insert(window);
+                let bit = set.bit(window);
+                set.bits[bit / 64] |= 1 << (bit % 64);
             }
         }
         set
     }
 
     /// Fibonacci hashing (Knuth, TAOCP vol. 3, 6.4): the top bits of the window times 2^32/φ.
-    fn bit(window: u32) -> usize {
-        (window.wrapping_mul(0x9E37_79B9) >> (32 - WINDOW_BITS)) as usize
-    }
-
-    fn insert(&mut self, window: u32) {
-        let bit = Windows::bit(window);
-        self.0[bit / 64] |= 1 << (bit % 64);
+    fn bit(&self, window: u32) -> usize {
+        (window.wrapping_mul(0x9E37_79B9) >> (32 - self.log2)) as usize
     }
 
     /// Whether `literal` may occur in the text: always for one shorter than a window.
@@ -717,8 +736,8 @@ impl Windows {
         let Some(first) = literal.first_chunk::<4>() else {
             return true;
         };
-        let bit = Windows::bit(u32::from_be_bytes(*first));
-        self.0[bit / 64] & (1 << (bit % 64)) != 0
+        let bit = self.bit(u32::from_be_bytes(*first));
+        self.bits[bit / 64] & (1 << (bit % 64)) != 0
     }
 }
 
@@ -778,8 +797,8 @@ impl<'a> LiteralTable<'a> {
 #[derive(Debug, Default)]
 struct RegexPlan {
     /// Whether the regex starts with `\b`, or is anchored at the start of the text or of a
-    /// line, and then one of its [prefix literals](Self::prefixes), each starting with an ASCII
-    /// word character. Every match then starts at an ASCII word boundary, which the trie walk
+    /// line (a scanned text's start: folding turns line breaks into spaces), and then one of
+    /// its [prefix literals](Self::prefixes), each starting with an ASCII word character. Every match then starts at an ASCII word boundary, which the trie walk
     /// visits, so the literals join the trie and the regex needs no scan of its own.
     word_start: bool,
     /// [`prefix_literals`].
@@ -796,8 +815,10 @@ impl RegexPlan {
     fn new(pattern: &str, hir: &Hir) -> RegexPlan {
         use regex_syntax::hir::Look;
         let at_word = pattern.starts_with(r"(?-u:\b)");
-        // A match anchored at the start of the text or of a line (`^`, `(?m)^`) that begins
-        // with an ASCII word character starts at an ASCII word boundary as well.
+        // A match anchored at the start of the text (`^`, `\A`) or of a line (`(?m)^`) that
+        // begins with an ASCII word character starts at an ASCII word boundary as well.
+        // (Folding turns line breaks into spaces, so in a scanned text, a field or a header
+        // line, a line start is its start.)
         let anchors = hir.properties().look_set_prefix();
         let at_line = [Look::Start, Look::StartLF, Look::StartCRLF]
             .into_iter()
@@ -1044,13 +1065,6 @@ mod tests {
         Scanner::new(terms, &[reader], &[]).unwrap()
     }
 
-    /// `text` folded as the scanner folds it.
-    fn fold_text(text: &str) -> String {
-        let mut folded = Folded::default();
-        fold_into(text, &mut folded);
-        folded.text
-    }
-
     fn scan(terms: &[&str], text: &str) -> Vec<(String, String)> {
         let m = scanner(terms);
         let mut hits = Vec::new();
@@ -1210,6 +1224,32 @@ mod tests {
     }
 
     #[test]
+    fn a_regex_is_not_tried_at_its_starts_in_a_text_without_its_required_literals() {
+        let terms: Vec<Term> = [r"/\b(il|la) (\S+ )?(pacchetto|abbonamento)/"]
+            .iter()
+            .map(|t| Term::parse(t).unwrap())
+            .collect();
+        let text = FieldSet::text();
+        let readers = [Reader {
+            fields: &text,
+            terms: vec![0],
+        }];
+        let scanner = Scanner::new(terms, &readers, &[]).unwrap();
+        let compiled = || scanner.regexes[0].as_ref().unwrap().compiled.get().is_some();
+        let mut hits = Vec::new();
+        // Starts at "il" and "la", the long way round, but no "pacchetto" or "abbonamento".
+        let long = "il la casa e la strada ".repeat(5_000);
+        scanner.scan(Field::Body, &long, &mut hits);
+        assert!(hits.is_empty() && !compiled(), "dropped before any attempt");
+        scanner.scan(Field::Body, "Vorrei disdire il mio abbonamento", &mut hits);
+        assert_eq!(hits.len(), 1);
+        assert!(compiled());
+        hits.clear();
+        scanner.scan(Field::Body, &format!("{long}la nuova pacchetto"), &mut hits);
+        assert_eq!(hits.len(), 1, "found at the end of a long text");
+    }
+
+    #[test]
     fn a_regex_term_is_compiled_only_when_a_text_reaches_it() {
         let terms: Vec<Term> = ["/\\brechnung\\s+nr\\.?\\s*\\d+/", "/[a-z]{3}@/"]
             .iter()
@@ -1349,6 +1389,22 @@ mod tests {
                 proptest::prop_assert_eq!(required.present(group, text.as_bytes(), &windows), expected);
             }
         }
+    }
+
+    #[test]
+    fn the_windows_of_a_long_text_still_rule_out_most_absent_literals() {
+        let text: String = (0..40_000)
+            .map(|i| format!("w{i} r{} ", i * 7919 % 10_007))
+            .collect();
+        let windows = Windows::of(text.as_bytes());
+        let absent = (0..200).map(|i| format!("zq{i:02}x")).collect::<Vec<_>>();
+        let passed = absent.iter().filter(|l| windows.may_hold(l.as_bytes())).count();
+        assert!(
+            passed <= 30,
+            "{passed} of 200 absent literals pass a set of 2^{} bits",
+            windows.log2
+        );
+        assert!(windows.may_hold(b"w39999") && windows.may_hold(b" r1"));
     }
 
     #[test]
@@ -1492,6 +1548,8 @@ mod tests {
         let word_start = |p: &str| plan(&ascii_classes(p)).word_start;
         assert!(word_start(r"(?m)^(no|not a) cancellation\b"));
         assert!(word_start(r"^x-spam-flag:\s*yes"));
+        assert!(word_start(r"\Ano\b") && word_start(r"(?mR)^no\b") && word_start(r"\b^no"));
+        assert!(word_start(r"(?:^foo|^bar)x"), "every alternative is anchored");
         assert!(!word_start(r"^\[\s*auto"), "a bracket is no word character");
         assert!(
             !word_start(r"(^no|yes) cancellation"),
@@ -1509,15 +1567,33 @@ mod tests {
             "Hello,\nno cancellation please",
             "x\n\nnot a cancellation.",
             "no cancellations",
+            "¿No cancellation?",
+            "ésno cancellation",
         ] {
             let hits = scan(&[term], text);
-            let folded = fold_text(text);
+            let folded = crate::text::fold(text).text;
             assert_eq!(
                 hits.first().map(|(_, m)| m.to_lowercase()),
                 regex.find(&folded).map(|m| m.as_str().to_string()),
                 "{text:?}"
             );
         }
+        // A header line is scanned on its own: its start is the anchor's.
+        let terms = vec![Term::parse(r"/^x-spam-flag:\s*yes/").unwrap()];
+        let mut headers = FieldSet::default();
+        headers.add("headers").unwrap();
+        let readers = [Reader {
+            fields: &headers,
+            terms: vec![0],
+        }];
+        let scanner = Scanner::new(terms, &readers, &[]).unwrap();
+        let mut hits = Vec::new();
+        scanner.scan_header("x-spam-flag", "X-Spam-Flag: YES", 3, 40, &mut hits);
+        scanner.scan_header("subject", "Subject: x-spam-flag: yes", 4, 60, &mut hits);
+        assert_eq!(
+            hits.iter().map(|h| (h.header, h.start)).collect::<Vec<_>>(),
+            [(3, 40)]
+        );
     }
 
     #[test]
