@@ -1225,16 +1225,7 @@ mod tests {
 
     #[test]
     fn a_regex_is_not_tried_at_its_starts_in_a_text_without_its_required_literals() {
-        let terms: Vec<Term> = [r"/\b(il|la) (\S+ )?(pacchetto|abbonamento)/"]
-            .iter()
-            .map(|t| Term::parse(t).unwrap())
-            .collect();
-        let text = FieldSet::text();
-        let readers = [Reader {
-            fields: &text,
-            terms: vec![0],
-        }];
-        let scanner = Scanner::new(terms, &readers, &[]).unwrap();
+        let scanner = scanner(&[r"/\b(il|la) (\S+ )?(pacchetto|abbonamento)/"]);
         let compiled = || scanner.regexes[0].as_ref().unwrap().compiled.get().is_some();
         let mut hits = Vec::new();
         // Starts at "il" and "la", the long way round, but no "pacchetto" or "abbonamento".
@@ -1251,16 +1242,7 @@ mod tests {
 
     #[test]
     fn a_regex_term_is_compiled_only_when_a_text_reaches_it() {
-        let terms: Vec<Term> = ["/\\brechnung\\s+nr\\.?\\s*\\d+/", "/[a-z]{3}@/"]
-            .iter()
-            .map(|t| Term::parse(t).unwrap())
-            .collect();
-        let text = FieldSet::text();
-        let readers = [Reader {
-            fields: &text,
-            terms: vec![0, 1],
-        }];
-        let scanner = Scanner::new(terms, &readers, &[]).unwrap();
+        let scanner = scanner(&["/\\brechnung\\s+nr\\.?\\s*\\d+/", "/[a-z]{3}@/"]);
         let compiled = |term: usize| scanner.regexes[term].as_ref().unwrap().compiled.get().is_some();
         assert!(!compiled(0) && !compiled(1), "nothing is compiled by the build");
         let mut hits = Vec::new();
