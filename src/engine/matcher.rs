@@ -109,6 +109,8 @@ thread_local! {
     /// The folded text of the field being scanned: one buffer per thread, reused, so a scan
     /// allocates nothing once the buffer has grown to the fields it sees.
     static FOLDED: std::cell::RefCell<Folded> = std::cell::RefCell::default();
+    /// The words of the [`Windows`] set of the text being scanned, reused the same way.
+    static WINDOWS: std::cell::Cell<Vec<u64>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// A buffer grown past this (by a huge field) is given back after its scan rather than kept
@@ -446,7 +448,7 @@ impl Scanner {
         {
             // A regex whose required literals are not in the text cannot match in it. Each
             // group is looked up once, when a start first asks for it.
-            let windows = Windows::of(text.as_bytes());
+            let windows = Windows::of(text.as_bytes(), WINDOWS.take());
             let mut known = [0u64; MAX_GROUPS / 64];
             let mut present = [0u64; MAX_GROUPS / 64];
             starts.retain(|&(t, _)| {
@@ -463,6 +465,10 @@ impl Scanner {
                 }
                 present[word] & bit != 0
             });
+            let words = windows.bits;
+            if words.capacity() * 8 <= KEEP_BUFFER_BYTES {
+                WINDOWS.set(words);
+            }
         }
         if !starts.is_empty() {
             // Every match of a gated regex starts where one of its literals does: the regex is
@@ -701,8 +707,8 @@ struct Windows {
 }
 
 impl Windows {
-    /// The windows of `text`.
-    fn of(text: &[u8]) -> Windows {
+    /// The windows of `text`, in `words` (a buffer to reuse; its contents do not matter).
+    fn of(text: &[u8], mut words: Vec<u64>) -> Windows {
         let wanted = text
             .len()
             .saturating_mul(WINDOW_BITS_PER_BYTE)
@@ -711,10 +717,9 @@ impl Windows {
         let log2 = wanted
             .trailing_zeros()
             .clamp(*WINDOW_BITS_LOG2.start(), *WINDOW_BITS_LOG2.end());
-        let mut set = Windows {
-            bits: vec![0; 1 << (log2 - 6)],
-            log2,
-        };
+        words.clear();
+        words.resize(1 << (log2 - 6), 0);
+        let mut set = Windows { bits: words, log2 };
         let mut window = 0u32;
         for (i, &b) in text.iter().enumerate() {
             window = (window << 8) | u32::from(b);
@@ -1357,7 +1362,10 @@ mod tests {
             text in "[abc ]{0,300}",
             literals in proptest::collection::vec((0u16..4, "[abc ]{1,7}"), 1..12),
         ) {
-            let windows = Windows::of(text.as_bytes());
+            let windows = Windows::of(text.as_bytes(), Vec::new());
+            // A reused buffer leaves nothing of its last text.
+            let reused = Windows::of(text.as_bytes(), vec![u64::MAX; 1000]);
+            proptest::prop_assert_eq!(&reused.bits, &windows.bits);
             let required = Required::new(
                 literals.iter().map(|(g, l)| (*g, l.as_bytes().to_vec())).collect(),
             );
@@ -1378,7 +1386,7 @@ mod tests {
         let text: String = (0..40_000)
             .map(|i| format!("w{i} r{} ", i * 7919 % 10_007))
             .collect();
-        let windows = Windows::of(text.as_bytes());
+        let windows = Windows::of(text.as_bytes(), Vec::new());
         let absent = (0..200).map(|i| format!("zq{i:02}x")).collect::<Vec<_>>();
         let passed = absent.iter().filter(|l| windows.may_hold(l.as_bytes())).count();
         assert!(
@@ -1392,7 +1400,7 @@ mod tests {
     #[test]
     fn most_absent_literals_are_ruled_out_by_the_windows_of_a_short_text() {
         let text = "bonjour, je voudrais annuler mon abonnement et recevoir la facture";
-        let windows = Windows::of(text.as_bytes());
+        let windows = Windows::of(text.as_bytes(), Vec::new());
         let absent = [
             "pacchetto",
             "abbonamento",
