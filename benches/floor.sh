@@ -9,19 +9,27 @@
 #   benches/floor.sh [RUNS] [RULES_DIR]
 #   TRIAGE=path/to/other/triage benches/floor.sh    (another build)
 #
-# Each run is pinned to one core (taskset, when present) as the issue measures; the script
-# prints the median CPU (user + system, bash's `times` of the child) of RUNS runs (default 5)
-# for each of the four, and the share of each run that the ruleset accounts for.
+# Each run is pinned to one core (taskset, when present) as the issue measures, the two
+# rulesets in turn; the script prints the median CPU (user + system, bash's `times` of the
+# child) of RUNS runs (default 5) for each of the four, and the share of each run that the
+# ruleset accounts for. RULES_DIR (default: rules/) must hold `00-queues.toml` with a
+# `customer_care` queue, which the one-rule ruleset takes from it. To compare with another
+# build's floor, run the script with TRIAGE set to it; paired ratios between two builds are
+# farm-bench's job.
 #
 # The emails are every sixth file of the corpus's five folders in name order, as
 # `benches/mail.rs` takes them; the tickets are the first five blind tuning halves
 # (tests/data/blind{,2,3,4,5}/tuning) repeated to 50,000 lines. Exit status 77 when the corpus
-# (../shared) or the release binary is missing, saying which.
+# (../shared) or the release binary is missing, saying which; 1 when a run fails.
 set -euo pipefail
 export LC_ALL=C
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 runs=${1:-5}
+if ! [[ $runs =~ ^[1-9][0-9]*$ ]]; then
+    echo "floor.sh: RUNS must be a positive number, not '$runs'" >&2
+    exit 2
+fi
 rules=$(realpath "${2:-$root/rules}")
 triage=${TRIAGE:-$root/target/release/triage}
 corpus=$(realpath -m "$root/../shared/corpus/public/emails/spamassassin")
@@ -59,19 +67,22 @@ for set in blind blind2 blind3 blind4 blind5; do
 done
 awk '{ line[NR] = $0 } END { for (i = 0; i < 50000; i++) print line[i % NR + 1] }' "${tickets[@]}" >"$work/tickets.jsonl"
 
-# The median CPU seconds (user + system) of `runs` runs of the command.
-median_cpu() {
-    local samples=()
-    for _ in $(seq "$runs"); do
-        # `times` in the subshell that ran the command: its second line is the children's.
-        samples+=("$(
-            "$@" >/dev/null
-            times
-        )")
-    done
-    printf '%s\n' "${samples[@]}" |
-        awk 'NR % 2 == 0 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' |
-        sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
+# The CPU seconds (user + system) of one run of the command; a failed run stops the script.
+cpu() {
+    local t
+    # `times` in the subshell that ran the command: its second line is the children's.
+    t=$(
+        "$@" >/dev/null || exit 1
+        times
+    ) || {
+        echo "floor.sh: $* failed" >&2
+        exit 1
+    }
+    awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' <<<"$t"
+}
+
+median() {
+    sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'
 }
 
 mapfile -t email_files <"$work/emails"
@@ -84,9 +95,14 @@ jsonl() {
 
 printf '%-40s %12s %12s %14s\n' "run (median of $runs, CPU s)" "ruleset" "one rule" "ruleset share"
 for run in emails jsonl; do
-    full=$(median_cpu "$run" "$rules")
-    floor=$(median_cpu "$run" "$work/one-rule")
+    full=()
+    floor=()
+    for _ in $(seq "$runs"); do
+        full+=("$(cpu "$run" "$rules")")
+        floor+=("$(cpu "$run" "$work/one-rule")")
+    done
     name="1,000 emails, triage classify"
     [ "$run" = jsonl ] && name="50,000 tickets, classify --jsonl"
-    awk -v n="$name" -v f="$full" -v o="$floor" 'BEGIN { printf "%-40s %12.3f %12.3f %13.0f%%\n", n, f, o, 100 * (f - o) / f }'
+    awk -v n="$name" -v f="$(printf '%s\n' "${full[@]}" | median)" -v o="$(printf '%s\n' "${floor[@]}" | median)" \
+        'BEGIN { printf "%-40s %12.3f %12.3f %13.0f%%\n", n, f, o, 100 * (f - o) / f }'
 done
