@@ -339,6 +339,7 @@ impl Scanner {
         // Where each gated regex may start: (regex term, byte offset in the folded text), for
         // the regexes whose required literals the text holds.
         let mut starts: Vec<(u32, usize)> = Vec::new();
+        // (Dropped at the end of the scan, it gives the windows' buffer back to the thread.)
         let mut admission = Admission::new(folded.text.as_bytes(), matcher.required.as_ref());
         if let Some(trie) = &matcher.literals {
             let text = folded.text.as_str();
@@ -450,7 +451,6 @@ impl Scanner {
                 }
             }
         }
-        admission.finish();
         if !starts.is_empty() {
             // Every match of a gated regex starts where one of its literals does: the regex is
             // tried anchored at those places only, first to last, and the first that matches is
@@ -713,10 +713,12 @@ impl<'t> Admission<'t> {
         }
         present[word] & bit != 0
     }
+}
 
+impl Drop for Admission<'_> {
     /// Gives the windows' buffer back to the thread for the next text.
-    fn finish(self) {
-        if let Some((windows, _, _)) = self.lookups
+    fn drop(&mut self) {
+        if let Some((windows, _, _)) = self.lookups.take()
             && windows.bits.capacity() * 8 <= KEEP_BUFFER_BYTES
         {
             WINDOWS.set(windows.bits);
