@@ -842,8 +842,9 @@ impl<'a> LiteralTable<'a> {
 struct RegexPlan {
     /// Whether the regex starts with `\b`, or is anchored at the start of the text or of a
     /// line (a scanned text's start: folding turns line breaks into spaces), and then one of
-    /// its [prefix literals](Self::prefixes), each starting with an ASCII word character. Every match then starts at an ASCII word boundary, which the trie walk
-    /// visits, so the literals join the trie and the regex needs no scan of its own.
+    /// its [prefix literals](Self::prefixes), each starting with an ASCII word character.
+    /// Every match then starts at an ASCII word boundary, which the trie walk visits, so the
+    /// literals join the trie and the regex needs no scan of its own.
     word_start: bool,
     /// [`prefix_literals`].
     prefixes: Option<Vec<Vec<u8>>>,
